@@ -1,0 +1,114 @@
+"""The vanilla GAN (Goodfellow et al. 2014): fully connected G and D.
+
+For 2D toy mixtures and small flattened images. Images come out through ``tanh`` in
+[-1, 1]; vectors are unbounded (the toy grid spans [-4, 4]).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from ..config import FamilyConfig
+from . import ModelFamily, register_model
+from .layers import DiscriminatorHead, MinibatchStd, init_weights, maybe_sn, pack_samples
+
+
+class MLPConfig(FamilyConfig):
+    family: Literal["mlp"] = "mlp"
+    latent_dim: int = Field(64, ge=1, description="size of the noise vector z")
+    width: int = Field(256, ge=4, description="units per hidden layer")
+    depth: int = Field(3, ge=1, description="hidden layers in G and in D")
+
+
+class Generator(nn.Module):
+    def __init__(
+        self,
+        *,
+        latent_dim: int,  # size of z
+        output_shape: tuple[int, ...],  # (D,) for vectors or (C, H, W) for images
+        width: int,  # units per hidden layer
+        depth: int,  # hidden layers
+        num_classes: int = 0,  # > 0: label embedding concatenated to z
+    ) -> None:
+        super().__init__()
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.output_shape = tuple(output_shape)
+        self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
+        layers: list[nn.Module] = []
+        fan_in = latent_dim * (2 if num_classes else 1)
+        for _ in range(depth):
+            layers += [nn.Linear(fan_in, width), nn.ReLU()]
+            fan_in = width
+        layers.append(nn.Linear(fan_in, math.prod(self.output_shape)))
+        self.net = nn.Sequential(*layers)
+        # Only images have a fixed range; toy points can lie anywhere.
+        self.out = nn.Tanh() if len(self.output_shape) == 3 else nn.Identity()
+        if len(self.output_shape) == 3:
+            init_weights(self)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("a conditional generator needs labels")
+            z = torch.cat([z, self.embed(labels)], dim=1)
+        return self.out(self.net(z)).view(z.shape[0], *self.output_shape)
+
+
+class Discriminator(nn.Module):
+    def __init__(
+        self,
+        *,
+        input_shape: tuple[int, ...],  # shape of one sample
+        width: int,
+        depth: int,
+        num_classes: int = 0,
+        conditioning: str = "projection",  # projection | acgan
+        spectral_norm: bool = False,
+        minibatch_std: bool = False,
+        pack: int = 1,  # PacGAN degree
+    ) -> None:
+        super().__init__()
+        self.pack = pack
+        layers: list[nn.Module] = []
+        fan_in = math.prod(input_shape) * pack
+        for _ in range(depth):
+            layers += [maybe_sn(nn.Linear(fan_in, width), spectral_norm), nn.LeakyReLU(0.2)]
+            fan_in = width
+        self.net = nn.Sequential(*layers)
+        self.mbstd = MinibatchStd() if minibatch_std else None
+        features = width + (1 if minibatch_std else 0)
+        self.head = DiscriminatorHead(features, num_classes=num_classes, conditioning=conditioning, sn=spectral_norm)
+        if len(input_shape) == 3:
+            init_weights(self)
+
+    def forward(
+        self, x: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = pack_samples(x, self.pack)
+        h = self.net(x.flatten(1))
+        if self.mbstd is not None:
+            h = self.mbstd(h)
+        return self.head(h, labels)
+
+
+def _generator(cfg: MLPConfig) -> Generator:
+    return Generator(
+        latent_dim=cfg.latent_dim, output_shape=cfg.output_shape, width=cfg.width, depth=cfg.depth,
+        num_classes=cfg.num_classes if cfg.conditional else 0,
+    )
+
+
+def _discriminator(cfg: MLPConfig) -> Discriminator:
+    return Discriminator(
+        input_shape=cfg.output_shape, width=cfg.width, depth=cfg.depth,
+        num_classes=cfg.num_classes if cfg.conditional else 0, conditioning=cfg.d_conditioning,
+        spectral_norm=cfg.spectral_norm, minibatch_std=cfg.minibatch_std, pack=cfg.pack,
+    )
+
+
+register_model(ModelFamily("mlp", MLPConfig, _generator, _discriminator))

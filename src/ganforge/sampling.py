@@ -1,0 +1,75 @@
+"""Per-image seeds, batch-norm recalibration and batched generation.
+
+Image ``i`` of seed ``s`` is drawn from its own random stream, derived from ``(s, i)``, so
+it is the same whatever the batch size or the number of images asked for.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def image_seed(seed: int, index: int) -> int:
+    """A 63-bit seed for image ``index`` of ``seed`` (SeedSequence mixes both fully)."""
+    state = np.random.SeedSequence([seed & 0xFFFFFFFFFFFFFFFF, index]).generate_state(2, dtype=np.uint32)
+    return int(state[0]) << 31 ^ int(state[1])
+
+
+def latents(seed: int, n: int, latent_dim: int, start: int = 0) -> torch.Tensor:
+    """z for images ``start .. start+n-1`` of ``seed``: float32 (n, latent_dim)."""
+    out = torch.empty(n, latent_dim)
+    g = torch.Generator()
+    for j in range(n):
+        g.manual_seed(image_seed(seed, start + j))
+        out[j] = torch.randn(latent_dim, generator=g)
+    return out
+
+
+def truncate(z: torch.Tensor, psi: float) -> torch.Tensor:
+    """Truncation trick for z ~ N(0, I): pull each latent towards the mean 0 by ``psi``.
+
+    Brock et al. 2019 resample values beyond a threshold; scaling is the form that also
+    works for StyleGAN's w (Karras et al. 2019). psi=1 leaves z unchanged.
+    """
+    return z if psi == 1.0 else z * psi
+
+
+def class_labels(n: int, num_classes: int) -> torch.Tensor:
+    """``n`` labels spread evenly over the classes in blocks: 0,0,..,1,1,.. (int64 (n,))."""
+    return (torch.arange(n) * num_classes // n).long() if n else torch.zeros(0, dtype=torch.long)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    generator: nn.Module, *, latent_dim: int, num_classes: int, batches: int = 16, batch_size: int = 64, seed: int = 0
+) -> None:
+    """Re-estimate batch-norm statistics of ``generator`` for its current weights.
+
+    An EMA generator's averaged weights do not match the running statistics collected by
+    the training generator; sampling in eval mode with stale statistics washes images out.
+    This runs ``batches`` forward passes in train mode with an exact cumulative average
+    (``momentum=None``), then leaves the module in eval mode. Deterministic: it uses its own
+    random stream and never touches the global one.
+    """
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        generator.eval()
+        return
+    saved = [(m, m.momentum) for m in norms]
+    device = next(generator.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    generator.train()
+    try:
+        for _ in range(batches):
+            z = torch.randn(batch_size, latent_dim, generator=g).to(device)
+            y = torch.randint(num_classes, (batch_size,), generator=g).to(device) if num_classes else None
+            generator(z, y)
+    finally:
+        for m, momentum in saved:
+            m.momentum = momentum
+        generator.eval()

@@ -1,0 +1,412 @@
+"""The Trainer: one step is a few named phases.
+
+``train_step`` = ``discriminator_step`` (``train.d_steps`` times) -> ``regularize`` (lazy R1,
+every ``loss.r1_interval`` steps) -> ``generator_step`` -> ``update_ema``. Around the steps,
+``log`` writes ``log.jsonl``, ``sample`` writes a grid from fixed latents and ``snapshot``
+writes a checkpoint. Everything random is drawn from generators whose state is saved, so a
+resumed run equals an uninterrupted one bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import random
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import __version__, sampling
+from ..config import RunConfig, save_config_yaml
+from ..data import Dataset, build_dataset
+from ..data.loader import InMemoryLoader
+from ..errors import GanforgeError
+from ..images import make_grid, save_png, scatter_png, to_uint8
+from ..losses import LOSSES, gradient_penalty, r1_penalty
+from ..models import build_discriminator, build_generator
+from . import checkpoint as ckpt
+from .distributed import DistContext
+from .logger import RunLogger
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainingDiverged(GanforgeError):
+    """A loss or weight became NaN or infinite."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError("train.device=cuda but no CUDA device is available; use train.device=cpu or auto")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def resolve_model_config(cfg: RunConfig, dataset: Dataset) -> RunConfig:
+    """Fill the data-derived model fields (output shape, class count); check they agree."""
+    model = cfg.model.model_copy()
+    shape = dataset.sample_shape
+    if model.output_shape is not None and tuple(model.output_shape) != shape:
+        raise GanforgeError(f"model.output_shape {tuple(model.output_shape)} does not match the data {shape}")
+    model.output_shape = shape
+    if model.conditional:
+        if dataset.labels is None or not dataset.class_names:
+            raise GanforgeError(
+                f"model.conditional=true needs labelled data, but '{cfg.data.dataset}' has no labels "
+                "(use a folder with one subfolder per class, or set model.conditional=false)"
+            )
+        model.num_classes = len(dataset.class_names)
+    else:
+        model.num_classes = 0
+    if LOSSES.get(cfg.loss.name).needs_gradient_penalty and model.minibatch_std:
+        pass  # allowed: the penalty is taken per sample through D as a whole
+    out = cfg.model_copy(update={"model": model})
+    if cfg.train.batch_size % max(1, model.pack):
+        raise GanforgeError(f"train.batch_size {cfg.train.batch_size} must be a multiple of model.pack {model.pack}")
+    return out
+
+
+class Trainer:
+    """Trains one GAN described by a :class:`RunConfig` into ``run_dir``.
+
+    Use :meth:`fit`. ``resume=True`` continues from the latest checkpoint in ``run_dir``.
+    """
+
+    def __init__(self, cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, quiet: bool = False,
+                 command: str | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        t = cfg.train
+        self.device = resolve_device(t.device)
+        self.dist = DistContext.from_env(self.device.type)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        if t.batch_size % self.dist.world_size:
+            raise GanforgeError(f"train.batch_size {t.batch_size} must divide evenly over {self.dist.world_size} ranks")
+
+        # 1. Data, then the config with the data-derived fields filled in.
+        self.dataset = build_dataset(cfg.data)
+        self.cfg = cfg = resolve_model_config(cfg, self.dataset)
+        self.class_names = self.dataset.class_names if cfg.model.conditional else None
+
+        # 2. Networks: the same seed on every rank, so all ranks start identical.
+        torch.manual_seed(t.seed)
+        np.random.seed(t.seed % 2**32)
+        random.seed(t.seed)
+        self.G = build_generator(cfg.model).to(self.device)
+        self.D = build_discriminator(cfg.model).to(self.device)
+        self.channels_last = self.dataset.kind == "image" and (
+            t.channels_last if t.channels_last is not None else self.device.type == "cuda"
+        )
+        if self.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.latent_dim = cfg.model.latent_dim
+        self.num_classes = cfg.model.num_classes
+
+        # 3. Optimisation: losses, optimisers, precision.
+        self.loss = LOSSES.get(cfg.loss.name)
+        self.g_opt = torch.optim.Adam(self.G.parameters(), lr=t.g_lr, betas=t.betas)
+        self.d_opt = torch.optim.Adam(self.D.parameters(), lr=t.d_lr, betas=t.betas)
+        self.amp_dtype = DTYPES[t.precision]
+        scaler_on = t.precision == "fp16"
+        self.g_scaler = torch.amp.GradScaler(self.device.type, enabled=scaler_on)
+        self.d_scaler = torch.amp.GradScaler(self.device.type, enabled=scaler_on)
+        self.ema_beta = 0.5 ** (t.batch_size / (t.ema_halflife_kimg * 1000)) if t.ema_halflife_kimg > 0 else 0.0
+
+        # 4. Data order and noise: each rank its own noise stream, all saved in checkpoints.
+        self.local_batch = t.batch_size // self.dist.world_size
+        self.loader = InMemoryLoader(
+            self.dataset, batch_size=self.local_batch, seed=t.seed, device=self.device,
+            rank=self.dist.rank, world_size=self.dist.world_size,
+        )
+        self.noise = torch.Generator(device=self.device).manual_seed(t.seed * 7919 + 1 + self.dist.rank)
+        self.step, self.images = 0, 0
+        self.total_images = int(round(t.kimg * 1000))
+
+        # 5. Fixed latents for sample grids: one row per class when conditional.
+        rows, cols = (self.num_classes, 10) if self.num_classes else (8, 8)
+        n = rows * cols if self.dataset.kind == "image" else 2000
+        self.grid_cols = cols
+        self.fixed_z = sampling.latents(t.seed + 12345, n, self.latent_dim).to(self.device)
+        self.fixed_y = sampling.class_labels(n, self.num_classes).to(self.device) if self.num_classes else None
+
+        # 6. Run folder.
+        self.last_good: Path | None = None
+        if resume:
+            self._load_latest()
+        elif self.dist.is_main:
+            if self.run_dir.exists() and any(self.run_dir.iterdir()):
+                raise GanforgeError(
+                    f"run folder '{self.run_dir}' already exists and is not empty; "
+                    f"choose another --run-dir or continue it with --resume {self.run_dir}"
+                )
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config_yaml(self.cfg, self.run_dir / "config.yaml")
+            ckpt.atomic_write_text(self.run_dir / "run.json", json.dumps({
+                "command": command, "ganforge_version": __version__, "class_names": self.class_names,
+                "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "world_size": self.dist.world_size, "device": str(self.device),
+            }, indent=2) + "\n")
+        self.dist.barrier()
+        self.logger = RunLogger(
+            self.run_dir, total_images=self.total_images, start_images=self.images, quiet=quiet, enabled=self.dist.is_main
+        )
+        if self.dataset.skipped and self.dist.is_main:
+            self.logger.record({"event": "skipped_files", "count": len(self.dataset.skipped),
+                                "files": [{"path": p, "reason": r} for p, r in self.dataset.skipped[:100]]})
+            self.logger.message(f"skipped {len(self.dataset.skipped)} unusable files (listed in log.jsonl)")
+
+    # ----------------------------------------------------------------------------------- phases
+
+    def _autocast(self):
+        if self.amp_dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _sample_inputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = torch.randn(n, self.latent_dim, generator=self.noise, device=self.device)
+        y = torch.randint(self.num_classes, (n,), generator=self.noise, device=self.device) if self.num_classes else None
+        return z, y
+
+    def _to_memory_format(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def _aux_loss(self, logits: torch.Tensor | None, labels: torch.Tensor | None) -> torch.Tensor | float:
+        """ACGAN's classification term (Odena et al. 2017); zero for other heads."""
+        if logits is None or labels is None:
+            return 0.0
+        return self.cfg.loss.aux_weight * F.cross_entropy(logits.float(), labels)
+
+    def _optimize(self, loss: torch.Tensor, net: torch.nn.Module, opt: torch.optim.Optimizer, scaler) -> None:
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        self.dist.average_gradients(net)
+        scaler.step(opt)
+        scaler.update()
+
+    def discriminator_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """One D update on a real batch and a fresh fake batch."""
+        real = self._to_memory_format(real)
+        z, fake_y = self._sample_inputs(real.shape[0])
+        cond_real = labels if self.num_classes else None
+        with torch.no_grad(), self._autocast():
+            fake = self.G(z, fake_y)
+        with self._autocast():
+            real_score, real_aux = self.D(real, cond_real)
+            fake_score, fake_aux = self.D(fake, fake_y)
+            loss = self.loss.d_loss(real_score, fake_score)
+            loss = loss + self._aux_loss(real_aux, cond_real) + self._aux_loss(fake_aux, fake_y)
+        if self.loss.needs_gradient_penalty:
+            # WGAN-GP interpolates real and fake; labels only make sense unconditionally.
+            gp = gradient_penalty(lambda x: self.D(x, cond_real)[0], real, fake.float(), generator=self.noise)
+            loss = loss + self.cfg.loss.gp_weight * gp
+        self._optimize(loss, self.D, self.d_opt, self.d_scaler)
+        return {"loss_d": loss.detach(), "d_real": real_score.detach().float().mean(),
+                "d_fake": fake_score.detach().float().mean()}
+
+    def regularize(self, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Lazy R1 (Mescheder et al. 2018; lazy form from Karras et al. 2020):
+        every ``r1_interval`` steps, minimise ``gamma/2 * E||grad_x D(x)||^2 * interval``."""
+        lcfg = self.cfg.loss
+        cond = labels if self.num_classes else None
+        # Penalties are second-order: kept in fp32 whatever the training precision.
+        penalty = r1_penalty(lambda x: self.D(x, cond)[0], self._to_memory_format(real))
+        self._optimize(penalty * (lcfg.r1_gamma / 2 * lcfg.r1_interval), self.D, self.d_opt, self.d_scaler)
+        return {"r1": penalty.detach()}
+
+    def generator_step(self) -> dict[str, torch.Tensor]:
+        """One G update through a frozen D."""
+        z, y = self._sample_inputs(self.local_batch)
+        self.D.requires_grad_(False)  # D's gradients are not needed here
+        try:
+            with self._autocast():
+                fake = self.G(z, y)
+                score, aux = self.D(fake, y)
+                loss = self.loss.g_loss(score) + self._aux_loss(aux, y)
+            self._optimize(loss, self.G, self.g_opt, self.g_scaler)
+        finally:
+            self.D.requires_grad_(True)
+        return {"loss_g": loss.detach()}
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """G_ema <- beta * G_ema + (1 - beta) * G, beta from the half-life in images
+        (Karras et al. 2018); buffers (batch-norm statistics) are copied from rank 0's G."""
+        self.dist.broadcast_module(self.G, buffers_only=True)
+        ema_p, g_p = list(self.G_ema.parameters()), list(self.G.parameters())
+        torch._foreach_lerp_(ema_p, g_p, 1.0 - self.ema_beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        stats: dict[str, torch.Tensor] = {}
+        for _ in range(self.cfg.train.d_steps):
+            real, labels = self.loader.next()
+            stats.update(self.discriminator_step(real, labels))
+        lcfg = self.cfg.loss
+        if lcfg.r1_gamma > 0 and self.step % lcfg.r1_interval == 0:
+            stats.update(self.regularize(real, labels))
+        stats.update(self.generator_step())
+        self.update_ema()
+        self.step += 1
+        self.images += self.cfg.train.batch_size * self.cfg.train.d_steps
+        return stats
+
+    # ------------------------------------------------------------------------ logging, saving
+
+    def _grad_norm(self, net: torch.nn.Module) -> float:
+        grads = [p.grad for p in net.parameters() if p.grad is not None]
+        return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
+
+    def log(self, sums: dict[str, torch.Tensor], count: int, elapsed: float, images: int) -> None:
+        entry: dict[str, Any] = {"step": self.step, "images": self.images, "kimg": round(self.images / 1000, 3)}
+        entry.update({k: float(v) / count for k, v in sums.items()})
+        entry["grad_norm_d"] = self._grad_norm(self.D)
+        entry["grad_norm_g"] = self._grad_norm(self.G)
+        entry["img_per_s"] = images / elapsed if elapsed > 0 else 0.0
+        entry["time"] = round(time.time(), 3)
+        self.logger.record(entry)
+
+    @torch.no_grad()
+    def sample(self) -> Path | None:
+        """Write ``samples/step-XXXXXXX.png`` (and ``latest.png``) from the fixed latents."""
+        if not self.dist.is_main:
+            return None
+        sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
+        out = torch.cat([self.G_ema(z, None if self.fixed_y is None else self.fixed_y[i : i + 256])
+                         for i, z in zip(range(0, len(self.fixed_z), 256), self.fixed_z.split(256))])
+        if self.dataset.kind == "image":
+            picture = make_grid(to_uint8(out), self.grid_cols)
+            upscale = max(1, 256 // (self.grid_cols * out.shape[-1]) + 1)
+        else:
+            ref = self.dataset.data[:2000].numpy()
+            picture, upscale = scatter_png(out.float().cpu().numpy(), ref), 1
+        folder = self.run_dir / "samples"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{ckpt.checkpoint_name(self.step)}.png"
+        save_png(picture, path, upscale=upscale)
+        save_png(picture, folder / "latest.png", upscale=upscale)
+        return path
+
+    def _weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for net in (self.G, self.D, self.G_ema) for p in net.parameters())
+
+    def _trainer_state(self) -> dict[str, Any]:
+        np_state = np.random.get_state()
+        py_state = random.getstate()
+        return {
+            "step": self.step,
+            "images": self.images,
+            "g_opt": self.g_opt.state_dict(),
+            "d_opt": self.d_opt.state_dict(),
+            "g_scaler": self.g_scaler.state_dict(),
+            "d_scaler": self.d_scaler.state_dict(),
+            "loader": self.loader.state_dict(),
+            "noise": self.noise.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                          "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+            "python_rng": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
+            "world_size": self.dist.world_size,
+        }
+
+    def snapshot(self) -> Path | None:
+        """Write a checkpoint (rank 0), after checking the weights are finite."""
+        if not self._weights_finite():
+            self._diverged("a weight")
+        if not self.dist.is_main:
+            return None
+        sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
+        path = ckpt.write_checkpoint(
+            self.run_dir, self.step,
+            {ckpt.G_FILE: self.G, ckpt.G_EMA_FILE: self.G_ema, ckpt.D_FILE: self.D, ckpt.STATE_FILE: self._trainer_state()},
+            keep=self.cfg.train.keep_checkpoints,
+        )
+        self.last_good = path
+        return path
+
+    def _load_latest(self) -> None:
+        path = ckpt.latest_checkpoint(self.run_dir)
+        ckpt.load_into(self.G, path / ckpt.G_FILE)
+        ckpt.load_into(self.G_ema, path / ckpt.G_EMA_FILE)
+        ckpt.load_into(self.D, path / ckpt.D_FILE)
+        state = ckpt.load_state(path / ckpt.STATE_FILE)
+        try:
+            if int(state["world_size"]) != self.dist.world_size:
+                raise GanforgeError(
+                    f"checkpoint '{path}' was written by {state['world_size']} processes; resume it with the same number"
+                )
+            self.step, self.images = int(state["step"]), int(state["images"])
+            self.g_opt.load_state_dict(state["g_opt"])
+            self.d_opt.load_state_dict(state["d_opt"])
+            self.g_scaler.load_state_dict(state["g_scaler"])
+            self.d_scaler.load_state_dict(state["d_scaler"])
+            self.loader.load_state_dict(state["loader"])
+            self.noise.set_state(state["noise"])
+            torch.set_rng_state(state["torch_rng"])
+            n = state["numpy_rng"]
+            np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+            p = state["python_rng"]
+            random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise GanforgeError(f"trainer state in '{path}' is incomplete or damaged ({type(err).__name__}: {err})") from None
+        self.last_good = path
+
+    def _diverged(self, what: str) -> None:
+        where = f"last good checkpoint: {self.last_good}" if self.last_good else "no checkpoint was written yet"
+        raise TrainingDiverged(
+            f"{what} became NaN or infinite at step {self.step} (kimg {self.images / 1000:.1f}); {where}; "
+            "lower train.g_lr / train.d_lr or raise loss.r1_gamma, then resume or restart"
+        )
+
+    # ----------------------------------------------------------------------------------- loop
+
+    def fit(self) -> Path:
+        """Train until ``train.kimg``; returns the run folder. Ctrl-C saves a checkpoint."""
+        t = self.cfg.train
+        sample_every, snap_every = int(t.sample_every_kimg * 1000), int(t.snapshot_every_kimg * 1000)
+        sums: dict[str, torch.Tensor] = {}
+        count, t_log, img_log = 0, time.perf_counter(), self.images
+        if self.step == 0 and self.dist.is_main:
+            self.sample()
+        try:
+            while self.images < self.total_images:
+                before = self.images
+                stats = self.train_step()
+                losses = torch.stack([stats["loss_d"].float(), stats["loss_g"].float()])
+                if not bool(torch.isfinite(losses).all()):
+                    self._diverged("the D loss" if not torch.isfinite(losses[0]) else "the G loss")
+                for k, v in stats.items():
+                    sums[k] = sums[k] + v.float() if k in sums else v.float()
+                count += 1
+                self.logger.advance(self.images - before)
+                if self.step % t.log_every == 0 or self.images >= self.total_images:
+                    now = time.perf_counter()
+                    self.log(sums, count, now - t_log, self.images - img_log)
+                    sums, count, t_log, img_log = {}, 0, now, self.images
+                if before // sample_every != self.images // sample_every:
+                    self.sample()
+                if before // snap_every != self.images // snap_every and self.images < self.total_images:
+                    self.snapshot()
+            self.sample()
+            self.snapshot()
+        except KeyboardInterrupt:
+            if self.step > 0 and self._weights_finite():
+                path = self.snapshot()
+                self.logger.message(f"interrupted; saved {path}; continue with: ganforge train --resume {self.run_dir}")
+            raise
+        finally:
+            self.logger.close()
+        return self.run_dir

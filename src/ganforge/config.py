@@ -94,6 +94,9 @@ class TrainConfig(StrictModel):
     d_lr: float = Field(2e-4, gt=0)
     betas: tuple[float, float] = (0.0, 0.99)
     ema_halflife_kimg: float = Field(10.0, ge=0, description="EMA of G weights; 0 copies G")
+    ema_rampup: float = Field(
+        0.05, ge=0, description="early on, the half-life is this fraction of the images seen so far (0: off)"
+    )
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"

@@ -123,7 +123,6 @@ class Trainer:
         scaler_on = t.precision == "fp16"
         self.g_scaler = torch.amp.GradScaler(self.device.type, enabled=scaler_on)
         self.d_scaler = torch.amp.GradScaler(self.device.type, enabled=scaler_on)
-        self.ema_beta = 0.5 ** (t.batch_size / (t.ema_halflife_kimg * 1000)) if t.ema_halflife_kimg > 0 else 0.0
 
         # 4. Data order and noise: each rank its own noise stream, all saved in checkpoints.
         self.local_batch = t.batch_size // self.dist.world_size
@@ -240,13 +239,22 @@ class Trainer:
             self.D.requires_grad_(True)
         return {"loss_g": loss.detach()}
 
+    def ema_beta(self) -> float:
+        """Per-step decay for a half-life in images; the half-life ramps up with training
+        (StyleGAN2-ADA, Karras et al. 2020) so early, fast-changing weights are forgotten."""
+        t = self.cfg.train
+        halflife = t.ema_halflife_kimg * 1000
+        if t.ema_rampup > 0:
+            halflife = min(halflife, self.images * t.ema_rampup)
+        return 0.5 ** (t.batch_size / halflife) if halflife > 0 else 0.0
+
     @torch.no_grad()
     def update_ema(self) -> None:
-        """G_ema <- beta * G_ema + (1 - beta) * G, beta from the half-life in images
-        (Karras et al. 2018); buffers (batch-norm statistics) are copied from rank 0's G."""
+        """G_ema <- beta * G_ema + (1 - beta) * G (Karras et al. 2018); buffers (batch-norm
+        statistics) are copied from rank 0's G."""
         self.dist.broadcast_module(self.G, buffers_only=True)
         ema_p, g_p = list(self.G_ema.parameters()), list(self.G.parameters())
-        torch._foreach_lerp_(ema_p, g_p, 1.0 - self.ema_beta)
+        torch._foreach_lerp_(ema_p, g_p, 1.0 - self.ema_beta())
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
@@ -373,33 +381,38 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- loop
 
-    def fit(self) -> Path:
-        """Train until ``train.kimg``; returns the run folder. Ctrl-C saves a checkpoint."""
+    def run_steps(self, until_images: int) -> None:
+        """Train until ``until_images`` real images have been shown, logging, sampling and
+        snapshotting at their intervals. ``fit`` calls it; benchmarks call it directly."""
         t = self.cfg.train
         sample_every, snap_every = int(t.sample_every_kimg * 1000), int(t.snapshot_every_kimg * 1000)
         sums: dict[str, torch.Tensor] = {}
         count, t_log, img_log = 0, time.perf_counter(), self.images
+        while self.images < until_images:
+            before = self.images
+            stats = self.train_step()
+            losses = torch.stack([stats["loss_d"].float(), stats["loss_g"].float()])
+            if not bool(torch.isfinite(losses).all()):
+                self._diverged("the D loss" if not torch.isfinite(losses[0]) else "the G loss")
+            for k, v in stats.items():
+                sums[k] = sums[k] + v.float() if k in sums else v.float()
+            count += 1
+            self.logger.advance(self.images - before)
+            if self.step % t.log_every == 0 or self.images >= self.total_images:
+                now = time.perf_counter()
+                self.log(sums, count, now - t_log, self.images - img_log)
+                sums, count, t_log, img_log = {}, 0, now, self.images
+            if before // sample_every != self.images // sample_every:
+                self.sample()
+            if before // snap_every != self.images // snap_every and self.images < self.total_images:
+                self.snapshot()
+
+    def fit(self) -> Path:
+        """Train until ``train.kimg``; returns the run folder. Ctrl-C saves a checkpoint."""
         if self.step == 0 and self.dist.is_main:
             self.sample()
         try:
-            while self.images < self.total_images:
-                before = self.images
-                stats = self.train_step()
-                losses = torch.stack([stats["loss_d"].float(), stats["loss_g"].float()])
-                if not bool(torch.isfinite(losses).all()):
-                    self._diverged("the D loss" if not torch.isfinite(losses[0]) else "the G loss")
-                for k, v in stats.items():
-                    sums[k] = sums[k] + v.float() if k in sums else v.float()
-                count += 1
-                self.logger.advance(self.images - before)
-                if self.step % t.log_every == 0 or self.images >= self.total_images:
-                    now = time.perf_counter()
-                    self.log(sums, count, now - t_log, self.images - img_log)
-                    sums, count, t_log, img_log = {}, 0, now, self.images
-                if before // sample_every != self.images // sample_every:
-                    self.sample()
-                if before // snap_every != self.images // snap_every and self.images < self.total_images:
-                    self.snapshot()
+            self.run_steps(self.total_images)
             self.sample()
             self.snapshot()
         except KeyboardInterrupt:

@@ -1,0 +1,207 @@
+"""End to end through the CLI: train, generate, export, load, info, and every bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+import ganforge
+from ganforge.cli import main
+from ganforge.training import checkpoint as ckpt
+
+TINY = {
+    "name": "tiny",
+    "data": {"dataset": "fashion-mnist", "resolution": 32, "limit": 512},
+    "model": {"family": "dcgan", "conditional": True, "width": 8, "latent_dim": 16, "spectral_norm": True},
+    "loss": {"name": "nonsaturating"},
+    "train": {"batch_size": 16, "kimg": 0.48, "log_every": 10, "sample_every_kimg": 0.24, "snapshot_every_kimg": 0.24},
+}
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run ``ganforge ARGS`` in-process through the real entry point."""
+    monkeypatch.setattr(sys, "argv", ["ganforge", *map(str, args)])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code != 0
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny conditional run (30 steps), shared by the tests below."""
+    root = tmp_path_factory.mktemp("cli")
+    cfg = root / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sys, "argv", ["ganforge", "train", str(cfg), "--run-dir", str(root / "run"), "--quiet"])
+    try:
+        main()
+    finally:
+        mp.undo()
+    return root
+
+
+def test_train_writes_run_folder(trained):
+    run = trained / "run"
+    assert (run / "config.yaml").is_file() and (run / "log.jsonl").is_file()
+    assert (run / "samples" / "latest.png").is_file()
+    assert ckpt.latest_checkpoint(run).name == ckpt.checkpoint_name(30)
+    assert "ganforge train" in json.loads((run / "run.json").read_text())["command"]
+
+
+def test_generate_export_load_roundtrip(trained, monkeypatch, capsys, tmp_path):
+    run = trained / "run"
+    code, _, err = run_cli(monkeypatch, capsys, "generate", run, "-n", 20, "--seed", 3, "--out", tmp_path / "a.npz")
+    assert code == 0, err
+    arrays = np.load(tmp_path / "a.npz")
+    assert arrays["images"].shape == (20, 32, 32, 1) and arrays["images"].dtype == np.uint8
+    assert arrays["labels"].tolist() == [i // 2 for i in range(20)]  # --class defaults to all
+
+    code, _, err = run_cli(monkeypatch, capsys, "export", run, tmp_path / "exported")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "exported").iterdir()) == ["README.md", "config.json", "generator.safetensors"]
+    card = (tmp_path / "exported" / "README.md").read_text()
+    assert "ganforge train" in card and "0.48 kimg" in card
+
+    model = ganforge.load(tmp_path / "exported")
+    np.testing.assert_array_equal(model.generate(20, classes="all", seed=3), arrays["images"])
+    # The run folder and the export hold the same generator.
+    np.testing.assert_array_equal(ganforge.load(run).generate(20, seed=3), arrays["images"])
+    # Batch size never changes an image.
+    np.testing.assert_array_equal(model.generate(20, seed=3, batch_size=7), arrays["images"])
+
+    # save_pretrained from the API gives a loadable copy too.
+    model.save_pretrained(tmp_path / "copy")
+    np.testing.assert_array_equal(ganforge.load(tmp_path / "copy").generate(4, classes="bag"), model.generate(4, classes="bag"))
+
+
+def test_generate_outputs(trained, monkeypatch, capsys, tmp_path):
+    run = trained / "run"
+    code, _, err = run_cli(monkeypatch, capsys, "generate", run, "--class", "Sneaker", "-n", 16, "--out", tmp_path / "s.png")
+    assert code == 0, err
+    assert Image.open(tmp_path / "s.png").size[0] > 0
+    code, _, err = run_cli(monkeypatch, capsys, "generate", run, "--class", "bag", "-n", 3, "--out", tmp_path / "dir")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "dir").iterdir()) == [f"seed0-00000{i}-bag.png" for i in range(3)]
+    code, out, err = run_cli(monkeypatch, capsys, "info", run, "--json")
+    assert code == 0, err
+    assert json.loads(out)["classes"][7] == "sneaker"
+
+
+def test_unknown_class_name(trained, monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "generate", trained / "run", "--class", "sneakers", "-n", 4,
+                           "--out", tmp_path / "x.png")
+    assert_one_line_error(code, err, "unknown class 'sneakers'", "did you mean 'sneaker'", "ankle boot")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_bad_output_suffix(trained, monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "generate", trained / "run", "--out", tmp_path / "x.jpg")
+    assert_one_line_error(code, err, "FILE.png", "FILE.npz")
+    assert not (tmp_path / "x.jpg").exists()
+
+
+def test_unknown_model(monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "generate", "fashion-cgam", "--out", "x.png")
+    assert_one_line_error(code, err, "no model 'fashion-cgam'")
+
+
+def test_unknown_config_key(monkeypatch, capsys, tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    code, _, err = run_cli(monkeypatch, capsys, "train", cfg, "train.batchsize=8", "--run-dir", tmp_path / "run")
+    assert_one_line_error(code, err, "unknown config key 'train.batchsize'", "batch_size")
+    assert not (tmp_path / "run").exists()
+    code, _, err = run_cli(monkeypatch, capsys, "train", cfg, "model.widht=8", "--run-dir", tmp_path / "run")
+    assert_one_line_error(code, err, "unknown config key 'model.widht'", "width")
+    code, _, err = run_cli(monkeypatch, capsys, "train", cfg, "train.precision=fp8", "--run-dir", tmp_path / "run")
+    assert_one_line_error(code, err, "train.precision", "bf16")
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_fashion_mnist(monkeypatch, capsys, tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    monkeypatch.setenv("GANFORGE_DATA_DIR", str(tmp_path / "nowhere"))
+    code, _, err = run_cli(monkeypatch, capsys, "train", cfg, "--run-dir", tmp_path / "run")
+    assert_one_line_error(code, err, "apt-get install dataset-fashion-mnist")
+    assert not (tmp_path / "run").exists()
+
+
+def test_empty_image_folder(monkeypatch, capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "data": {"dataset": "folder", "path": str(tmp_path / "empty")}}))
+    code, _, err = run_cli(monkeypatch, capsys, "train", cfg, "--run-dir", tmp_path / "run")
+    assert_one_line_error(code, err, "empty")
+    assert not (tmp_path / "run").exists()
+
+
+def test_corrupted_checkpoint_files(trained, monkeypatch, capsys, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    last = ckpt.latest_checkpoint(run)
+    weights = last / ckpt.G_EMA_FILE
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    code, _, err = run_cli(monkeypatch, capsys, "generate", run, "--out", tmp_path / "g.png")
+    assert_one_line_error(code, err, "corrupt", ckpt.G_EMA_FILE)
+    assert not (tmp_path / "g.png").exists()
+
+    state = last / ckpt.STATE_FILE
+    state.write_bytes(b"garbage that is not a torch file")
+    before = sorted(p.name for p in last.iterdir())
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--resume", run, "train.kimg=1")
+    assert_one_line_error(code, err, "corrupt")
+    assert sorted(p.name for p in last.iterdir()) == before  # nothing written next to it
+
+
+def test_resume_refuses_changing_the_training(trained, monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--resume", trained / "run", "train.g_lr=0.1")
+    assert_one_line_error(code, err, "train.g_lr", "train.kimg")
+
+
+def test_resume_continues_a_finished_run(trained, monkeypatch, capsys, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    code, _, err = run_cli(monkeypatch, capsys, "train", "--resume", run, "train.kimg=0.64", "--quiet")
+    assert code == 0, err
+    assert ckpt.latest_checkpoint(run).name == ckpt.checkpoint_name(40)
+    assert yaml.safe_load((run / "config.yaml").read_text())["train"]["kimg"] == 0.64
+
+
+def test_help_explains_every_option():
+    proc = subprocess.run([sys.executable, "-m", "ganforge.cli", "generate", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for option in ("-n", "--seed", "--class", "--truncation", "--out", "--batch-size", "--device"):
+        assert option in proc.stdout
+
+
+def test_error_exit_code_without_traceback_in_a_real_process(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ganforge.cli", "train", str(tmp_path / "missing.yaml")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: config file") and "Traceback" not in proc.stderr

@@ -1,0 +1,118 @@
+"""The Trainer's run folder, checkpoints, logging and failure handling."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from ganforge.errors import GanforgeError
+from ganforge.training import Trainer, TrainingDiverged
+from ganforge.training import checkpoint as ckpt
+
+from .conftest import tiny_config
+
+
+def test_run_folder_contents(tmp_path):
+    run = tmp_path / "run"
+    trainer = Trainer(tiny_config(), run, quiet=True)
+    trainer.fit()
+    # Resolved config: data-derived fields filled in, reloadable.
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["model"]["num_classes"] == 10 and cfg["model"]["output_shape"] == [1, 32, 32]
+    # log.jsonl: one line per log interval with the promised fields.
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    steps = [e for e in lines if "step" in e]
+    assert [e["step"] for e in steps] == [5, 10, 15, 20]
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "grad_norm_d", "grad_norm_g", "img_per_s", "r1"):
+        assert all(np.isfinite(e[key]) for e in steps if key in e), key
+        assert any(key in e for e in steps), key
+    # Sample grids: one row per class (10 rows of 10).
+    grid = Image.open(run / "samples" / "latest.png")
+    assert grid.size[1] == grid.size[0]  # 10 x 10 tiles
+    # Checkpoints: only the newest `keep_checkpoints`, no temporary folders left.
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == [ckpt.checkpoint_name(10), ckpt.checkpoint_name(20)]
+    for name in names:
+        files = sorted(p.name for p in (run / "checkpoints" / name).iterdir())
+        assert files == sorted([ckpt.D_FILE, ckpt.G_FILE, ckpt.G_EMA_FILE, ckpt.STATE_FILE])
+    assert json.loads((run / "run.json").read_text())["class_names"][7] == "sneaker"
+
+
+def test_trainer_state_loads_with_weights_only(tmp_path):
+    Trainer(tiny_config({"train.kimg": 0.08}), tmp_path / "r", quiet=True).fit()
+    state = torch.load(ckpt.latest_checkpoint(tmp_path / "r") / ckpt.STATE_FILE, weights_only=True)
+    assert state["step"] == 5 and state["images"] == 80
+    assert set(state) >= {"g_opt", "d_opt", "loader", "noise", "torch_rng", "numpy_rng", "python_rng"}
+
+
+def test_ema_lags_generator(tmp_path):
+    trainer = Trainer(tiny_config({"train.kimg": 0.08, "train.ema_halflife_kimg": 10}), tmp_path / "r", quiet=True)
+    before = [p.clone() for p in trainer.G_ema.parameters()]
+    trainer.fit()
+    g, ema = list(trainer.G.parameters()), list(trainer.G_ema.parameters())
+    moved = sum(float((e - b).abs().sum()) for e, b in zip(ema, before))
+    apart = sum(float((e - p.detach()).abs().sum()) for e, p in zip(ema, g))
+    assert moved > 0 and apart > 0  # EMA follows G, slowly
+
+
+def test_existing_run_folder_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "keep.txt").write_text("mine")
+    with pytest.raises(GanforgeError, match="already exists"):
+        Trainer(tiny_config(), run, quiet=True)
+    assert sorted(p.name for p in run.iterdir()) == ["keep.txt"]
+
+
+def test_divergence_stops_with_step_and_last_checkpoint(tmp_path):
+    cfg = tiny_config({"train.kimg": 3.2, "train.snapshot_every_kimg": 0.08, "train.d_lr": 1e30,
+                       "train.g_lr": 1e30, "model.spectral_norm": False, "loss.r1_gamma": 0.0})
+    trainer = Trainer(cfg, tmp_path / "r", quiet=True)
+    with pytest.raises(TrainingDiverged) as info:
+        trainer.fit()
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert f"at step {trainer.step}" in msg
+    assert trainer.step < 200  # stopped early, not at the end of the run
+    # Every checkpoint left behind holds finite weights.
+    for path in ckpt.list_checkpoints(tmp_path / "r"):
+        for name in (ckpt.G_FILE, ckpt.D_FILE, ckpt.G_EMA_FILE):
+            assert all(torch.isfinite(t).all() for t in ckpt.load_weights(path / name).values())
+    if trainer.last_good is not None:
+        assert str(trainer.last_good) in msg
+
+
+def test_unconditional_model_on_conditional_data_and_vice_versa(tmp_path):
+    Trainer(tiny_config({"model.conditional": False, "train.kimg": 0.032}), tmp_path / "u", quiet=True).fit()
+    with pytest.raises(GanforgeError, match="needs labelled data"):
+        Trainer(tiny_config({"data.dataset": "ring8", "model.family": "mlp", "model.width": 16}), tmp_path / "c", quiet=True)
+    assert not (tmp_path / "c").exists()
+
+
+def test_toy_run_writes_scatter_plot(tmp_path):
+    cfg = tiny_config({"data.dataset": "ring8", "data.toy_samples": 1000, "model": {"family": "mlp", "width": 16,
+                       "depth": 2, "latent_dim": 2, "pack": 2}, "loss.r1_gamma": 0.0, "train.kimg": 0.064})
+    Trainer(cfg, tmp_path / "t", quiet=True).fit()
+    img = Image.open(tmp_path / "t" / "samples" / "latest.png")
+    assert img.mode == "RGB" and img.size == (512, 512)
+
+
+def test_skipped_files_are_logged(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    cfg = tiny_config({"data": {"dataset": "folder", "path": str(folder), "resolution": 28, "channels": 3},
+                       "model.conditional": False, "train.kimg": 0.032})
+    with pytest.warns(UserWarning, match="broken.png"):
+        Trainer(cfg, tmp_path / "r", quiet=True).fit()
+    events = [json.loads(x) for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    skipped = [e for e in events if e.get("event") == "skipped_files"]
+    assert skipped and skipped[0]["count"] == 1 and skipped[0]["files"][0]["path"].endswith("broken.png")

@@ -119,17 +119,14 @@ def _grid_columns(n: int, labels) -> int:
 @click.option("-n", "n", type=click.IntRange(min=1, max=1_000_000), default=64, show_default=True,
               help="number of images (or points) to generate")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="image i of seed s is the same whatever -n or the batch size")
+              help="image i of seed s is the same whatever -n")
 @click.option("--class", "class_", metavar="NAME|all",
               help="class to draw (name or index) for conditional models; 'all' spreads -n evenly, a row per class")
 @click.option("--truncation", type=float, default=1.0, show_default=True,
               help="truncation psi in [0, 1]: lower trades variety for typical-looking images")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help=OUT_HELP)
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
-              help="images per forward pass (does not change the images)")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-def generate(model: str, n: int, seed: int, class_: str | None, truncation: float, out: Path,
-             batch_size: int, device: str) -> None:
+def generate(model: str, n: int, seed: int, class_: str | None, truncation: float, out: Path, device: str) -> None:
     """Generate images with MODEL: a bundled name, an exported folder or a run folder."""
     from . import load
     from .images import make_grid, save_png, scatter_png, to_uint8
@@ -145,7 +142,7 @@ def generate(model: str, n: int, seed: int, class_: str | None, truncation: floa
     if suffix not in ("", ".png", ".npz"):
         _fail(f"--out '{out}': use FILE.png, FILE.npz or a folder name (no extension)")
     classes = class_ if class_ is not None else ("all" if pipe.conditional else None)
-    raw, labels = pipe.generate_tensor(n, classes, seed=seed, truncation=truncation, batch_size=batch_size)
+    raw, labels = pipe.generate_tensor(n, classes, seed=seed, truncation=truncation)
     out.parent.mkdir(parents=True, exist_ok=True)
     if pipe.kind == "vector":
         points = raw.numpy().astype(np.float32)

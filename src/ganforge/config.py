@@ -230,6 +230,8 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise GanforgeError(f"config file '{path}' is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise GanforgeError(f"config file '{path}' must be a YAML mapping with sections data, model, loss, train")
     raw.setdefault("name", path.stem)
     return build_config(apply_overrides(raw, parse_overrides(overrides)))
 

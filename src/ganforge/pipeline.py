@@ -27,6 +27,11 @@ from .training import checkpoint as ckpt
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 CONFIG_JSON, WEIGHTS = "config.json", "generator.safetensors"
+# G always runs on chunks of exactly this many latents (the last one padded). CPU and GPU
+# kernels pick their blocking by batch shape, so the float result for one image can change
+# in its last bits with the batch size; with one fixed shape, image i of a seed is bit for
+# bit the same whatever the number of images asked for.
+GENERATION_CHUNK = 32
 
 
 def bundled_models() -> list[str]:
@@ -37,7 +42,7 @@ class GeneratorPipeline:
     """A generator with everything needed to use it: config, class names, provenance.
 
     ``generate`` returns uint8 images (N, H, W, C), or float32 points (N, D) for vector
-    models. Image ``i`` of ``seed`` is the same whatever the batch size.
+    models. Image ``i`` of ``seed`` is bit for bit the same however many images are asked for.
     """
 
     def __init__(self, generator: torch.nn.Module, config: RunConfig, *, class_names: list[str] | None,
@@ -123,27 +128,36 @@ class GeneratorPipeline:
         return torch.tensor([self.class_index(c) for c in classes], dtype=torch.long)
 
     @torch.no_grad()
-    def generate_tensor(self, n: int, classes=None, seed: int = 0, truncation: float = 1.0,
-                        batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Raw generator output (N, ...) float32 on the CPU, and the labels used."""
+    def generate_tensor(self, n: int, classes=None, seed: int = 0,
+                        truncation: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Raw generator output (N, ...) float32 on the CPU, and the labels used (or None)."""
         if n < 0:
             raise GanforgeError(f"the number of images must be >= 0, got {n}")
         if not 0.0 <= truncation <= 1.0:
             raise GanforgeError(f"truncation must be between 0 and 1, got {truncation}")
         labels = self.labels_for(n, classes)
         outs = []
-        for start in range(0, n, batch_size):
-            m = min(batch_size, n - start)
-            z = sampling.truncate(sampling.latents(seed, m, self.config.model.latent_dim, start=start), truncation)
-            y = None if labels is None else labels[start : start + m].to(self.device)
-            outs.append(self.generator(z.to(self.device), y).float().cpu())
+        chunk = GENERATION_CHUNK
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            z = torch.zeros(chunk, self.config.model.latent_dim)
+            z[:m] = sampling.truncate(sampling.latents(seed, m, self.config.model.latent_dim, start=start), truncation)
+            y = None
+            if labels is not None:
+                y = torch.zeros(chunk, dtype=torch.long)
+                y[:m] = labels[start : start + m]
+                y = y.to(self.device)
+            outs.append(self.generator(z.to(self.device), y)[:m].float().cpu())
         shape = tuple(self.config.model.output_shape)
         return (torch.cat(outs) if outs else torch.zeros(0, *shape)), labels
 
-    def generate(self, n: int, classes=None, seed: int = 0, truncation: float = 1.0,
-                 batch_size: int = 256) -> np.ndarray:
-        """``n`` samples: uint8 images (N, H, W, C) or float32 points (N, D)."""
-        out, _ = self.generate_tensor(n, classes, seed, truncation, batch_size)
+    def generate(self, n: int, classes=None, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
+        """``n`` samples: uint8 images (N, H, W, C) or float32 points (N, D).
+
+        ``classes``: None or "all" (spread evenly, in blocks), one class name or index, or a
+        list of one per image. ``truncation`` in [0, 1] scales the latents towards their mean.
+        """
+        out, _ = self.generate_tensor(n, classes, seed, truncation)
         return to_uint8(out) if self.kind == "image" else out.numpy().astype(np.float32)
 
     # ---------------------------------------------------------------------------------- saving

@@ -27,6 +27,9 @@ class Registry(Generic[T]):
         return entry
 
     def get(self, name: str) -> T:
+        if not isinstance(name, str):
+            known = ", ".join(sorted(self._entries))
+            raise GanforgeError(f"{self.kind} must be a name, got {name!r}; known: {known}")
         try:
             return self._entries[name]
         except KeyError:

@@ -16,6 +16,7 @@ from pydantic import Field
 from torch import nn
 
 from ..config import FamilyConfig
+from ..errors import GanforgeError
 from . import ModelFamily, register_model
 from .layers import ConditionalBatchNorm, DiscriminatorHead, MinibatchStd, init_weights, maybe_sn, pack_samples
 
@@ -25,7 +26,7 @@ _LAYOUT = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
 
 def _layout(resolution: int) -> tuple[int, int]:
     if resolution not in _LAYOUT:
-        raise ValueError(f"dcgan supports resolutions {sorted(_LAYOUT)}, not {resolution}")
+        raise GanforgeError(f"dcgan supports resolutions {sorted(_LAYOUT)}, not {resolution}; set data.resolution")
     return _LAYOUT[resolution]
 
 
@@ -110,7 +111,9 @@ class Discriminator(nn.Module):
 
 def _shape(cfg: DCGANConfig) -> tuple[int, int]:
     if cfg.output_shape is None or len(cfg.output_shape) != 3 or cfg.output_shape[1] != cfg.output_shape[2]:
-        raise ValueError(f"dcgan needs square images (C, H, W), got output_shape={cfg.output_shape}")
+        raise GanforgeError(
+            f"dcgan needs square images (C, H, W), got data of shape {cfg.output_shape}; use model.family=mlp for vectors"
+        )
     return cfg.output_shape[0], cfg.output_shape[1]
 
 

@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 # The main job: a short fashion-cgan run (under 10 minutes on 2 cores) and its per-class grid.
 run: setup
 	rm -rf $(RUN_DIR)
-	$(VENV)/bin/ganforge train configs/fashion-cgan.yaml train.kimg=60 --run-dir $(RUN_DIR)
+	$(VENV)/bin/ganforge train configs/fashion-cgan.yaml train.kimg=100 --run-dir $(RUN_DIR)
 	$(VENV)/bin/ganforge generate $(RUN_DIR) --class all -n 100 --out $(RUN_DIR)/per-class-grid.png
 	@echo "run folder: $(RUN_DIR)"
 	@echo "per-class grid: $(RUN_DIR)/per-class-grid.png"

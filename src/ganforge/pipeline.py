@@ -21,6 +21,7 @@ import yaml
 from . import __version__, sampling
 from .config import RunConfig, build_config, config_to_dict
 from .errors import GanforgeError, did_you_mean
+from .fileio import publish_mode
 from .images import to_uint8
 from .models import build_generator
 from .training import checkpoint as ckpt
@@ -185,6 +186,7 @@ class GeneratorPipeline:
             (tmp / CONFIG_JSON).write_text(json.dumps(info, indent=2) + "\n")
             ckpt.save_weights(self.generator, tmp / WEIGHTS)
             (tmp / "README.md").write_text(model_card(info, out_dir.name))
+            publish_mode(tmp, directory=True)
             if out_dir.exists():
                 out_dir.rmdir()
             tmp.rename(out_dir)

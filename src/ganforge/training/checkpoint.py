@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import GanforgeError
-from ..fileio import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
+from ..fileio import atomic_write
 
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "trainer_state.pt"
@@ -31,15 +30,7 @@ def save_weights(module_or_state: torch.nn.Module | dict[str, torch.Tensor], pat
     state = module_or_state.state_dict() if isinstance(module_or_state, torch.nn.Module) else module_or_state
     # safetensors refuses shared or non-contiguous storage; clone to plain CPU tensors.
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: save_file(state, tmp))
 
 
 def load_weights(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -65,15 +56,7 @@ def load_into(module: torch.nn.Module, path: Path) -> None:
 
 def save_state(state: dict[str, Any], path: Path) -> None:
     """Save trainer state (tensors, numbers, strings, lists, dicts only) atomically."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_state(path: Path) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ..config import RunConfig, save_config_yaml
 from ..data import Dataset, build_dataset
 from ..data.loader import InMemoryLoader
 from ..errors import GanforgeError
+from ..fileio import atomic_write_text
 from ..images import make_grid, save_png, scatter_png, to_uint8
 from ..losses import LOSSES, gradient_penalty, r1_penalty
 from ..models import build_discriminator, build_generator
@@ -66,8 +67,6 @@ def resolve_model_config(cfg: RunConfig, dataset: Dataset) -> RunConfig:
         model.num_classes = len(dataset.class_names)
     else:
         model.num_classes = 0
-    if LOSSES.get(cfg.loss.name).needs_gradient_penalty and model.minibatch_std:
-        pass  # allowed: the penalty is taken per sample through D as a whole
     out = cfg.model_copy(update={"model": model})
     if cfg.train.batch_size % max(1, model.pack):
         raise GanforgeError(f"train.batch_size {cfg.train.batch_size} must be a multiple of model.pack {model.pack}")
@@ -143,6 +142,7 @@ class Trainer:
 
         # 6. Run folder.
         self.last_good: Path | None = None
+        self._sampled_step = -1
         if resume:
             self._load_latest()
         elif self.dist.is_main:
@@ -153,7 +153,7 @@ class Trainer:
                 )
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config_yaml(self.cfg, self.run_dir / "config.yaml")
-            ckpt.atomic_write_text(self.run_dir / "run.json", json.dumps({
+            atomic_write_text(self.run_dir / "run.json", json.dumps({
                 "command": command, "ganforge_version": __version__, "class_names": self.class_names,
                 "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "world_size": self.dist.world_size, "device": str(self.device),
@@ -290,8 +290,9 @@ class Trainer:
     @torch.no_grad()
     def sample(self) -> Path | None:
         """Write ``samples/step-XXXXXXX.png`` (and ``latest.png``) from the fixed latents."""
-        if not self.dist.is_main:
+        if not self.dist.is_main or self._sampled_step == self.step:
             return None
+        self._sampled_step = self.step
         sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
         out = torch.cat([self.G_ema(z, None if self.fixed_y is None else self.fixed_y[i : i + 256])
                          for i, z in zip(range(0, len(self.fixed_z), 256), self.fixed_z.split(256))])

@@ -116,3 +116,34 @@ def test_skipped_files_are_logged(tmp_path):
     events = [json.loads(x) for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     skipped = [e for e in events if e.get("event") == "skipped_files"]
     assert skipped and skipped[0]["count"] == 1 and skipped[0]["files"][0]["path"].endswith("broken.png")
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_on_cpu(tmp_path, precision):
+    trainer = Trainer(tiny_config({"train.precision": precision, "train.kimg": 0.08}), tmp_path / "r", quiet=True)
+    assert trainer.d_scaler.is_enabled() is (precision == "fp16")
+    trainer.fit()
+    lines = [json.loads(x) for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert lines and all(np.isfinite(e["loss_d"]) and np.isfinite(e["loss_g"]) for e in lines if "step" in e)
+    # The weights themselves stay fp32; only the arithmetic inside autocast is lower precision.
+    assert all(p.dtype == torch.float32 for p in trainer.G.parameters())
+
+
+@pytest.mark.parametrize("overrides", [
+    {"model.d_conditioning": "acgan", "loss.name": "lsgan", "model.minibatch_std": True},
+    {"model.conditional": False, "loss.name": "wgan-gp", "model.spectral_norm": False, "train.d_steps": 2},
+])
+def test_other_heads_and_losses_train(tmp_path, overrides):
+    trainer = Trainer(tiny_config({**overrides, "train.kimg": 0.08}), tmp_path / "r", quiet=True)
+    before = [p.detach().clone() for p in trainer.G.parameters()]
+    trainer.fit()
+    assert any(not torch.equal(b, p) for b, p in zip(before, trainer.G.parameters()))
+    assert trainer._weights_finite()
+
+
+def test_cuda_requested_without_cuda(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(GanforgeError, match="no CUDA device"):
+        Trainer(tiny_config({"train.device": "cuda"}), tmp_path / "r", quiet=True)
+    assert not (tmp_path / "r").exists()

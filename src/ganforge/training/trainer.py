@@ -290,10 +290,13 @@ class Trainer:
     @torch.no_grad()
     def sample(self) -> Path | None:
         """Write ``samples/step-XXXXXXX.png`` (and ``latest.png``) from the fixed latents."""
-        if not self.dist.is_main or self._sampled_step == self.step:
+        if self._sampled_step == self.step:
             return None
         self._sampled_step = self.step
+        # Every rank recalibrates (deterministic), so G_ema stays identical across ranks.
         sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
+        if not self.dist.is_main:
+            return None
         out = torch.cat([self.G_ema(z, None if self.fixed_y is None else self.fixed_y[i : i + 256])
                          for i, z in zip(range(0, len(self.fixed_z), 256), self.fixed_z.split(256))])
         if self.dataset.kind == "image":
@@ -335,9 +338,9 @@ class Trainer:
         """Write a checkpoint (rank 0), after checking the weights are finite."""
         if not self._weights_finite():
             self._diverged("a weight")
+        sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
         if not self.dist.is_main:
             return None
-        sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
         path = ckpt.write_checkpoint(
             self.run_dir, self.step,
             {ckpt.G_FILE: self.G, ckpt.G_EMA_FILE: self.G_ema, ckpt.D_FILE: self.D, ckpt.STATE_FILE: self._trainer_state()},
@@ -410,7 +413,7 @@ class Trainer:
 
     def fit(self) -> Path:
         """Train until ``train.kimg``; returns the run folder. Ctrl-C saves a checkpoint."""
-        if self.step == 0 and self.dist.is_main:
+        if self.step == 0:
             self.sample()
         try:
             self.run_steps(self.total_images)

@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ganforge.config import load_config  # noqa: E402
-from ganforge.data import build_dataset  # noqa: E402
 from ganforge.models import build_discriminator, build_generator  # noqa: E402
 from ganforge.training import Trainer  # noqa: E402
 from ganforge.training.trainer import resolve_model_config  # noqa: E402

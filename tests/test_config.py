@@ -241,7 +241,8 @@ def test_resume_overridable_keys_are_real_fields():
 
 def test_resume_overridable_keys_accept_an_override():
     values = {"train.kimg": 5, "train.log_every": 3, "train.sample_every_kimg": 1.5,
-              "train.snapshot_every_kimg": 2.5, "train.keep_checkpoints": 4, "train.threads": 2}
+              "train.snapshot_every_kimg": 2.5, "train.keep_checkpoints": 4, "train.threads": 2,
+              "train.eval_every_kimg": 10, "train.eval_metrics": ["fid", "kid"], "train.eval_n": 2000}
     assert set(values) == set(RESUME_OVERRIDABLE)
     cfg = build_config(apply_overrides(BASE, values))
     for dotted, value in values.items():

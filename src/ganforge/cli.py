@@ -1,4 +1,4 @@
-"""The ``ganforge`` command line: train, generate, export, info.
+"""The ``ganforge`` command line: train, generate, eval, export, info, train-classifier.
 
 A user mistake prints one line (``error: ...``) and exits with status 2; an interrupted
 training run saves a checkpoint and exits with 130.
@@ -224,6 +224,108 @@ def info(model: str, as_json: bool) -> None:
             click.echo(f"command:    {t['command']}")
     for k, v in (d.get("metrics") or {}).items():
         click.echo(f"{k + ':':<12}{v}")
+
+
+@cli.command("eval")
+@click.argument("model")
+@click.option("--metrics", default=None, metavar="LIST",
+              help="comma-separated metrics (default: fid,kid,pr,dc,is,acc,ifid,modes where they apply; "
+                   "'all' adds cas): fid, kid, pr (precision/recall), dc (density/coverage), is (classifier "
+                   "score), acc (label agreement), ifid (intra-class FID), modes, cas (classification accuracy score)")
+@click.option("--n", "n", type=click.IntRange(min=10), default=10_000, show_default=True,
+              help="generated samples, and real samples of the reference split (mode metrics use their "
+                   "protocol's count: 2,500 for 2D mixtures, 26,000 for Stacked Fashion-MNIST)")
+@click.option("--ref", default=None, metavar="DATASET:SPLIT|folder:PATH",
+              help="real reference data (default: the test split of the model's training data)")
+@click.option("--features", default=None,
+              help="feature extractor: fashion-cnn, fashion-cnn-channels, inception-v3-fid, points "
+                   "(default: chosen from the model's data)")
+@click.option("--weights", default=None, type=click.Path(path_type=Path),
+              help="weights for the extractor: the FID Inception file (pt_inception-2015-12-05-6726825d.pth) "
+                   "or a fashion-cnn folder")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed of the generated samples and subsets")
+@click.option("--cas-epochs", type=click.IntRange(min=1), default=None,
+              help="CAS training budget in epochs over the N images (default: the fashion-cnn recipe's 15)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="folder for eval.json and report.html (default: MODEL/eval for a run folder, else eval-<name>)")
+@click.option("--json", "as_json", is_flag=True, help="print eval.json to stdout")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+def eval_cmd(model: str, metrics: str | None, n: int, ref: str | None, features: str | None, weights: Path | None,
+             seed: int, cas_epochs: int | None, out_dir: Path | None, as_json: bool, quiet: bool) -> None:
+    """Score MODEL (bundled name, exported folder or run folder) against real data.
+
+    \b
+    Writes eval.json and report.html (samples, per-class grids, the metric table beside the
+    real-versus-real floor of each metric, loss curves of a run). Examples:
+      ganforge eval fashion-cgan --out eval-cgan
+      ganforge eval runs/my-run --metrics fid,kid,cas --n 5000
+      ganforge eval my-model --ref folder:/data/shoes --features inception-v3-fid --weights pt_inception.pth
+    fashion-cnn numbers are comparable only with other fashion-cnn numbers, never with Inception FIDs.
+    """
+    import time
+
+    from . import load
+    from .metrics.evaluate import evaluate
+    from .metrics.report_card import write_eval_outputs
+
+    pipe = load(model)
+    run_dir = Path(model) if (Path(model) / "config.yaml").is_file() else None
+    if out_dir is None:
+        out_dir = run_dir / "eval" if run_dir else Path(f"eval-{Path(model).name}")
+    start = time.perf_counter()
+    result = evaluate(pipe, metrics=metrics, n=n, ref=ref, features=features, weights=weights, seed=seed,
+                      progress=not quiet, cas_epochs=cas_epochs)
+    command = "ganforge eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    json_path, html_path = write_eval_outputs(out_dir, pipe, result, command=command, run_dir=run_dir,
+                                              seconds=time.perf_counter() - start)
+    if as_json:
+        click.echo(json_path.read_text(), nl=False)
+    elif not quiet:
+        for key, value in result.metrics.items():
+            floor = result.floors.get(key)
+            click.echo(f"{key:<20}{value:>12.4f}" + (f"   (real vs real: {floor:.4f})" if floor is not None else ""))
+        for name, reason in result.skipped.items():
+            click.echo(f"{name:<20}{'skipped':>12}   ({reason})")
+    if not quiet:
+        click.echo(f"wrote {json_path} and {html_path}", err=True)
+
+
+@cli.command("train-classifier")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="new folder for config.json, classifier.safetensors and README.md")
+@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True,
+              help="passes over the training images")
+@click.option("--width", type=click.IntRange(min=4), default=16, show_default=True,
+              help="channels of the first conv block (doubled per block)")
+@click.option("--seed", type=int, default=0, show_default=True, help="initialisation, data order and augmentation")
+@click.option("--limit", type=click.IntRange(min=2), default=None,
+              help="train on only the first N training images (default: all 60,000)")
+def train_classifier(out_dir: Path, epochs: int, width: int, seed: int, limit: int | None) -> None:
+    """Train fashion-cnn, the Fashion-MNIST classifier behind the offline metrics.
+
+    Trains on the train split with ganforge's classifier recipe (the one CAS reuses), reports
+    the test-split accuracy and writes a folder that `ganforge eval --features-weights DIR`
+    (or the bundled copy in ganforge/metrics/weights/fashion-cnn) uses.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from .metrics.classifier import Recipe, fit_fashion_cnn
+
+    bar = tqdm(total=None, unit="step", desc="fashion-cnn")
+
+    def progress(step: int, total: int, loss: float) -> None:
+        bar.total = total
+        bar.update(step - bar.n)
+        bar.set_postfix(loss=f"{loss:.3f}")
+
+    command = "ganforge train-classifier " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    try:
+        _, info = fit_fashion_cnn(out_dir, recipe=Recipe(epochs=epochs), seed=seed, width=width, limit=limit,
+                                  command=command.strip(), progress=progress)
+    finally:
+        bar.close()
+    click.echo(f"test accuracy {info['test_accuracy']:.4f} ({torch.get_num_threads()} threads); wrote {out_dir}")
 
 
 def main() -> None:

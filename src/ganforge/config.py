@@ -106,6 +106,12 @@ class TrainConfig(StrictModel):
     sample_every_kimg: float = Field(10.0, gt=0, description="sample grid interval")
     snapshot_every_kimg: float = Field(25.0, gt=0, description="checkpoint interval")
     keep_checkpoints: int = Field(3, ge=1, description="checkpoints kept in the run folder")
+    eval_every_kimg: float = Field(
+        0.0, ge=0, description="periodic evaluation interval (0: off); results go to log.jsonl, "
+        "checkpoints/best keeps the best FID"
+    )
+    eval_metrics: list[str] = Field(["fid"], description="metrics of the periodic evaluation (as ganforge eval --metrics)")
+    eval_n: int = Field(5000, ge=10, description="generated (and real) samples per periodic evaluation")
 
 
 class RunConfig(StrictModel):
@@ -136,6 +142,9 @@ RESUME_OVERRIDABLE = (
     "train.snapshot_every_kimg",
     "train.keep_checkpoints",
     "train.threads",
+    "train.eval_every_kimg",
+    "train.eval_metrics",
+    "train.eval_n",
 )
 
 

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import yaml
+from tqdm.auto import tqdm
 
 from . import __version__, sampling
 from .config import RunConfig, build_config, config_to_dict
@@ -129,9 +130,12 @@ class GeneratorPipeline:
         return torch.tensor([self.class_index(c) for c in classes], dtype=torch.long)
 
     @torch.no_grad()
-    def generate_tensor(self, n: int, classes=None, seed: int = 0,
-                        truncation: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Raw generator output (N, ...) float32 on the CPU, and the labels used (or None)."""
+    def generate_tensor(self, n: int, classes=None, seed: int = 0, truncation: float = 1.0,
+                        *, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Raw generator output (N, ...) float32 on the CPU, and the labels used (or None).
+
+        ``progress`` shows a bar (for thousands of images).
+        """
         if n < 0:
             raise GanforgeError(f"the number of images must be >= 0, got {n}")
         if not 0.0 <= truncation <= 1.0:
@@ -139,7 +143,7 @@ class GeneratorPipeline:
         labels = self.labels_for(n, classes)
         outs = []
         chunk = GENERATION_CHUNK
-        for start in range(0, n, chunk):
+        for start in tqdm(range(0, n, chunk), desc="generating", unit="chunk", leave=False, disable=not progress):
             m = min(chunk, n - start)
             z = torch.zeros(chunk, self.config.model.latent_dim)
             z[:m] = sampling.truncate(sampling.latents(seed, m, self.config.model.latent_dim, start=start), truncation)

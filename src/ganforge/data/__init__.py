@@ -1,4 +1,4 @@
-"""Data sets: Fashion-MNIST (IDX files), image folders, 2D toy mixtures.
+"""Data sets: Fashion-MNIST (IDX files), Stacked Fashion-MNIST, image folders, 2D toy mixtures.
 
 Every data set is loaded whole into memory as one tensor (:class:`Dataset`) and served by
 :class:`~ganforge.data.loader.InMemoryLoader`, which never decodes or copies per step.
@@ -66,7 +66,7 @@ def build_dataset(cfg: "DataConfig") -> Dataset:
     return ds
 
 
-from . import fashion, folder, toy  # noqa: E402,F401  (registers the built-in data sets)
+from . import fashion, folder, stacked, toy  # noqa: E402,F401  (registers the built-in data sets)
 from .fashion import FASHION_CLASSES  # noqa: E402
 
 __all__ = ["DATASETS", "Dataset", "FASHION_CLASSES", "build_dataset", "register_dataset"]

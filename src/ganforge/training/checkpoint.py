@@ -8,6 +8,7 @@ a crash mid-write never leaves a half checkpoint that looks finished.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..errors import GanforgeError
 from ..fileio import atomic_write
 
 CHECKPOINT_DIR = "checkpoints"
+BEST, INFO_FILE = "best", "info.json"  # checkpoints/best: the best periodic-evaluation FID
 STATE_FILE = "trainer_state.pt"
 G_FILE, G_EMA_FILE, D_FILE = "generator.safetensors", "generator_ema.safetensors", "discriminator.safetensors"
 
@@ -89,6 +91,32 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return found[-1]
 
 
+def _write_folder(final: Path, files: dict[str, Any], extra_text: dict[str, str] | None = None) -> Path:
+    """Write ``files`` into ``final`` through a temporary sibling folder and one rename."""
+    tmp = final.parent / (final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        for name, obj in files.items():
+            (save_weights if name.endswith(".safetensors") else save_state)(obj, tmp / name)
+        for name, text in (extra_text or {}).items():
+            (tmp / name).write_text(text)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def write_named_checkpoint(run_dir: Path, name: str, files: dict[str, Any], *, info: dict[str, Any]) -> Path:
+    """A checkpoint outside the keep-K rotation (``best``), with ``info.json`` saying what it is."""
+    root = Path(run_dir) / CHECKPOINT_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    return _write_folder(root / name, files, {INFO_FILE: json.dumps(info) + "\n"})
+
+
 def write_checkpoint(run_dir: Path, step: int, files: dict[str, Any], keep: int) -> Path:
     """Write a checkpoint folder atomically and keep only the newest ``keep`` of them.
 
@@ -97,19 +125,7 @@ def write_checkpoint(run_dir: Path, step: int, files: dict[str, Any], keep: int)
     """
     root = Path(run_dir) / CHECKPOINT_DIR
     root.mkdir(parents=True, exist_ok=True)
-    final = root / checkpoint_name(step)
-    tmp = root / (final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        for name, obj in files.items():
-            (save_weights if name.endswith(".safetensors") else save_state)(obj, tmp / name)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    final = _write_folder(root / checkpoint_name(step), files)
     for old in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final

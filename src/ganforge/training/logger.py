@@ -22,6 +22,10 @@ def _fmt_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
+# Periodic-evaluation results shown in the progress display.
+SHOWN_METRICS = ("fid", "modes")
+
+
 class RunLogger:
     def __init__(self, run_dir: Path, *, total_images: int, start_images: int, quiet: bool, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -45,6 +49,7 @@ class RunLogger:
             )
         self._t0 = time.perf_counter()
         self._start_images = start_images
+        self._latest_eval: dict[str, float] = {}  # shown beside the losses until the next evaluation
 
     def advance(self, images: int) -> None:
         if self._bar is not None:
@@ -56,13 +61,18 @@ class RunLogger:
             return
         self._fh.write(json.dumps(entry, sort_keys=False) + "\n")
         self._fh.flush()
-        if self._tb is not None and "step" in entry:
+        if entry.get("event") == "eval":
+            self._latest_eval = {k: v for k, v in entry.get("metrics", {}).items() if k in SHOWN_METRICS}
+            if self._tb is not None:
+                for key, value in entry.get("metrics", {}).items():
+                    self._tb.add_scalar(f"eval/{key}", value, entry["step"])
+        elif self._tb is not None and "step" in entry:
             for key, value in entry.items():
                 if isinstance(value, (int, float)) and key not in ("step",):
                     self._tb.add_scalar(key, value, entry["step"])
-        if self.quiet:
+        if self.quiet or "images" not in entry:
             return
-        losses = {k: entry[k] for k in ("loss_d", "loss_g") if k in entry}
+        losses = {k: entry[k] for k in ("loss_d", "loss_g") if k in entry} | self._latest_eval
         if self._bar is not None:
             self._bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
         elif "images" in entry:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import math
 import random
 import time
 from datetime import datetime, timezone
@@ -143,6 +142,8 @@ class Trainer:
         # 6. Run folder.
         self.last_good: Path | None = None
         self._sampled_step = -1
+        self._extractor = None  # feature extractor of the periodic evaluation, built on first use
+        self.best_fid = _read_best_fid(self.run_dir) if resume else float("inf")
         if resume:
             self._load_latest()
         elif self.dist.is_main:
@@ -349,6 +350,45 @@ class Trainer:
         self.last_good = path
         return path
 
+    def evaluate(self) -> dict[str, float] | None:
+        """Periodic evaluation (rank 0): metrics of G_ema to log.jsonl; keep ``checkpoints/best`` by FID.
+
+        Runs under its own random state (the global one is saved and restored), so a run
+        with evaluation trains exactly like one without.
+        """
+        if not self.dist.is_main:
+            return None
+        from ..metrics.evaluate import default_features, evaluate
+        from ..metrics.features import build_extractor
+        from ..pipeline import GeneratorPipeline
+
+        t = self.cfg.train
+        np_state, py_state = np.random.get_state(), random.getstate()
+        with torch.random.fork_rng(devices=[]):
+            sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
+            pipe = GeneratorPipeline(copy.deepcopy(self.G_ema), self.cfg, class_names=self.class_names,
+                                     source=str(self.run_dir))
+            if self._extractor is None:
+                self._extractor = build_extractor(default_features(pipe))
+            result = evaluate(pipe, metrics=t.eval_metrics, n=t.eval_n, floors=False, extractor=self._extractor)
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+        self.G_ema.eval()
+        entry = {"event": "eval", "step": self.step, "kimg": round(self.images / 1000, 3), "metrics": result.metrics}
+        if result.skipped:
+            entry["skipped"] = result.skipped
+        self.logger.record(entry)
+        fid = result.metrics.get("fid")
+        if fid is not None and fid < self.best_fid:
+            self.best_fid = fid
+            ckpt.write_named_checkpoint(
+                self.run_dir, ckpt.BEST,
+                {ckpt.G_FILE: self.G, ckpt.G_EMA_FILE: self.G_ema, ckpt.D_FILE: self.D,
+                 ckpt.STATE_FILE: self._trainer_state()},
+                info={"step": self.step, "kimg": entry["kimg"], "fid": fid},
+            )
+        return result.metrics
+
     def _load_latest(self) -> None:
         path = ckpt.latest_checkpoint(self.run_dir)
         ckpt.load_into(self.G, path / ckpt.G_FILE)
@@ -390,6 +430,7 @@ class Trainer:
         snapshotting at their intervals. ``fit`` calls it; benchmarks call it directly."""
         t = self.cfg.train
         sample_every, snap_every = int(t.sample_every_kimg * 1000), int(t.snapshot_every_kimg * 1000)
+        eval_every = int(t.eval_every_kimg * 1000)
         sums: dict[str, torch.Tensor] = {}
         count, t_log, img_log = 0, time.perf_counter(), self.images
         while self.images < until_images:
@@ -410,6 +451,8 @@ class Trainer:
                 self.sample()
             if before // snap_every != self.images // snap_every and self.images < self.total_images:
                 self.snapshot()
+            if eval_every and before // eval_every != self.images // eval_every:
+                self.evaluate()
 
     def fit(self) -> Path:
         """Train until ``train.kimg``; returns the run folder. Ctrl-C saves a checkpoint."""
@@ -427,3 +470,12 @@ class Trainer:
         finally:
             self.logger.close()
         return self.run_dir
+
+
+def _read_best_fid(run_dir: Path) -> float:
+    """The FID of a resumed run's ``checkpoints/best`` (inf when there is none)."""
+    info = Path(run_dir) / ckpt.CHECKPOINT_DIR / ckpt.BEST / ckpt.INFO_FILE
+    try:
+        return float(json.loads(info.read_text())["fid"])
+    except (OSError, ValueError, KeyError):
+        return float("inf")

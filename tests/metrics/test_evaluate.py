@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -109,3 +110,30 @@ def test_periodic_evaluation_logs_keeps_best_and_does_not_change_training(tmp_pa
 def test_too_few_samples_is_an_error(tiny_run):
     with pytest.raises(GanforgeError, match="at least 10"):
         evaluate(ganforge.load(str(tiny_run)), metrics="fid", n=5)
+
+
+def test_classifier_score_does_not_depend_on_sample_order(tiny_run):
+    """Conditional samples come in class blocks; the score must not see one class per split."""
+    from ganforge.metrics import evaluate as ev
+    from ganforge.metrics.features import FeatureSet
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 100)
+    logits = np.eye(10)[labels] * 20 + rng.normal(size=(1000, 10))
+    ctx = type("Ctx", (), {"n": 1000, "seed": 0})()
+    blocked = ev._is(ctx, ev.Sample(FeatureSet(logits, logits), labels), None)["is_mean"]
+    shuffled = logits[rng.permutation(1000)]
+    mixed = ev._is(ctx, ev.Sample(FeatureSet(shuffled, shuffled), labels), None)["is_mean"]
+    assert blocked > 9 and abs(blocked - mixed) < 0.2
+
+
+def test_eval_help_explains_every_option():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "ganforge.cli", "eval", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    for option in ("--metrics", "--n", "--ref", "--features", "--weights", "--seed", "--cas-epochs", "--out",
+                   "--json", "--quiet"):
+        assert option in proc.stdout
+    assert "not comparable" in proc.stdout or "comparable only" in proc.stdout

@@ -157,7 +157,10 @@ def _dc(ctx, fake, real):
 
 
 def _is(ctx, fake, real):
+    # The score is averaged over consecutive splits; conditional samples come in class
+    # blocks, so shuffle first (seeded) or every split would hold a single class.
     logits = fake.feats.logits[: ctx.n]
+    logits = logits[np.random.default_rng(ctx.seed).permutation(len(logits))]
     mean, std = stats.inception_score(logits.reshape(-1, logits.shape[-1]) if logits.ndim == 3 else logits)
     return {IS_MEAN: mean, IS_STD: std}
 

@@ -137,3 +137,16 @@ def test_eval_help_explains_every_option():
                    "--json", "--quiet"):
         assert option in proc.stdout
     assert "not comparable" in proc.stdout or "comparable only" in proc.stdout
+
+
+def test_stacked_fashion_mnist_mode_protocol(tmp_path):
+    cfg = tiny_config({"data": {"dataset": "stacked-fashion-mnist", "channels": 3, "limit": 512},
+                       "model.conditional": False, "train.kimg": 0.032})
+    Trainer(cfg, tmp_path / "stacked", quiet=True).fit()
+    result = evaluate(ganforge.load(str(tmp_path / "stacked")), metrics="modes", n=100)
+    assert result.info["features"] == "fashion-cnn-channels"
+    assert result.info["protocol_samples"] == {"modes": 26_000}
+    # 26,000 real stacked images hit essentially every one of the 1,000 class triples, evenly.
+    assert result.floors["modes"] >= 995 and result.floors["kl_to_uniform"] < 0.1
+    # Two steps of a tiny GAN: far fewer modes than real data.
+    assert 0 < result.metrics["modes"] < result.floors["modes"]

@@ -223,7 +223,7 @@ def info(model: str, as_json: bool) -> None:
         if t.get("command"):
             click.echo(f"command:    {t['command']}")
     for k, v in (d.get("metrics") or {}).items():
-        click.echo(f"{k + ':':<12}{v}")
+        click.echo(f"{k + ':':<20}{v}")
 
 
 @cli.command("eval")

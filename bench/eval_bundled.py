@@ -19,7 +19,13 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import ganforge  # noqa: E402
 from ganforge.metrics.evaluate import evaluate  # noqa: E402
-from ganforge.metrics.report_card import ROWS, write_eval_outputs  # noqa: E402
+from ganforge.metrics.report_card import ROWS, format_value, write_eval_outputs  # noqa: E402
+from ganforge.report import format_number  # noqa: E402
+
+
+def _cell(value, percent: bool) -> str:
+    shown = format_value(value, percent)
+    return "-" if shown is None else shown if isinstance(shown, str) else format_number(shown)
 
 
 def main() -> None:
@@ -45,14 +51,11 @@ def main() -> None:
     for key, label, better, percent in ROWS:
         if not any(key in r.metrics for r in results.values()):
             continue
-        cells = []
-        for r in results.values():
-            v = r.metrics.get(key)
-            cells.append("-" if v is None else f"{100 * v:.1f}%" if percent else f"{v:.4g}")
         floor = next((r.floors.get(key) for r in results.values() if key in r.floors), None)
         if key == "cas":
             floor = next((r.metrics.get("cas_train_on_real") for r in results.values() if "cas_train_on_real" in r.metrics), None)
-        fl = "-" if floor is None else f"{100 * floor:.1f}%" if percent else f"{floor:.4g}"
+        cells = [_cell(r.metrics.get(key), percent) for r in results.values()]
+        fl = _cell(floor, percent)
         arrow = {"lower": " (lower is better)", "higher": " (higher is better)"}.get(better, "")
         print(f"| {label}{arrow} | " + " | ".join(cells) + f" | {fl} |")
     cgan = results.get("fashion-cgan")

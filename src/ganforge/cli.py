@@ -308,23 +308,16 @@ def train_classifier(out_dir: Path, epochs: int, width: int, seed: int, limit: i
     (or the bundled copy in ganforge/metrics/weights/fashion-cnn) uses.
     """
     import torch
-    from tqdm.auto import tqdm
 
-    from .metrics.classifier import Recipe, fit_fashion_cnn
+    from .metrics.classifier import ProgressBars, Recipe, fit_fashion_cnn
 
-    bar = tqdm(total=None, unit="step", desc="fashion-cnn")
-
-    def progress(step: int, total: int, loss: float) -> None:
-        bar.total = total
-        bar.update(step - bar.n)
-        bar.set_postfix(loss=f"{loss:.3f}")
-
+    bars = ProgressBars()
     command = "ganforge train-classifier " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     try:
         _, info = fit_fashion_cnn(out_dir, recipe=Recipe(epochs=epochs), seed=seed, width=width, limit=limit,
-                                  command=command.strip(), progress=progress)
+                                  command=command.strip(), progress=bars("fashion-cnn"))
     finally:
-        bar.close()
+        bars.close()
     click.echo(f"test accuracy {info['test_accuracy']:.4f} ({torch.get_num_threads()} threads); wrote {out_dir}")
 
 

@@ -13,10 +13,14 @@ from PIL import Image, ImageDraw
 from .fileio import atomic_write_bytes
 
 
+def to_uint8_tensor(images: torch.Tensor) -> torch.Tensor:
+    """Float images (N, C, H, W) in [-1, 1] -> uint8 (N, C, H, W), rounded to nearest."""
+    return images.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Float images (N, C, H, W) in [-1, 1] -> uint8 (N, H, W, C), rounded to nearest."""
-    x = images.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
+    return to_uint8_tensor(images).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def make_grid(images: np.ndarray, ncols: int, pad: int = 2, fill: int = 255) -> np.ndarray:

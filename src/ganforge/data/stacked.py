@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..errors import GanforgeError
 from . import Dataset, register_dataset
 from .fashion import FASHION_CLASSES, load_fashion_mnist
 from .transforms import resize_uint8
@@ -50,8 +51,6 @@ def build_stacked_fashion_mnist(cfg: "DataConfig") -> Dataset:
     N is ``data.limit`` or the size of the split. The composition is fixed per split (seeded),
     so every run and every evaluation sees the same images. ``data.channels`` must be 3.
     """
-    from ..errors import GanforgeError
-
     if cfg.channels != 3:
         raise GanforgeError("stacked-fashion-mnist has 3 channels (one Fashion-MNIST image each); set data.channels=3")
     images, labels = load_fashion_mnist(cfg.split, root=cfg.path)

@@ -21,6 +21,7 @@ from ..data.fashion import load_fashion_mnist
 from ..data.transforms import resize_uint8
 from ..errors import GanforgeError
 from ..fileio import atomic_write_text
+from ..images import to_uint8_tensor
 from . import classifier as fcnn
 from .reference import cache_dir
 
@@ -83,8 +84,8 @@ def classification_accuracy_score(pipe, *, n: int, seed: int = 0, epochs: int | 
     """CAS of a class-conditional Fashion-MNIST generator and the train-on-real accuracy beside it."""
     recipe = fcnn.Recipe(epochs=epochs) if epochs else fcnn.Recipe()
     out, labels = pipe.generate_tensor(n, "all", seed=seed, progress=progress)
-    images = ((out.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    bar = _bar(progress)
+    images = to_uint8_tensor(out)
+    bar = fcnn.ProgressBars(progress)
     try:
         cas = cas_from_images(images, labels, recipe=recipe, seed=seed, progress=bar("CAS: train on generated"))
         real = train_on_real_accuracy(n, recipe=recipe, seed=seed, progress=bar("CAS: train on real"))
@@ -92,28 +93,3 @@ def classification_accuracy_score(pipe, *, n: int, seed: int = 0, epochs: int | 
         bar.close()
     return {"cas": cas, "cas_train_on_real": real}
 
-
-class _bar:
-    """A tqdm bar per training run, as a ``progress(step, total, loss)`` callback factory."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.current = enabled, None
-
-    def __call__(self, desc: str) -> Callable[[int, int, float], None] | None:
-        if not self.enabled:
-            return None
-        from tqdm.auto import tqdm
-
-        def update(step: int, total: int, loss: float) -> None:
-            if self.current is None or self.current.desc != desc:
-                self.close()
-                self.current = tqdm(total=total, desc=desc, unit="step", leave=False)
-            self.current.update(step - self.current.n)
-            self.current.set_postfix(loss=f"{loss:.3f}")
-
-        return update
-
-    def close(self) -> None:
-        if self.current is not None:
-            self.current.close()
-            self.current = None

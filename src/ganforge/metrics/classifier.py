@@ -209,6 +209,32 @@ def accuracy(model: FashionCNN, images: torch.Tensor, labels: torch.Tensor) -> f
     return float((logits.argmax(1) == labels.long()).float().mean())
 
 
+class ProgressBars:
+    """``progress(step, total, loss)`` callbacks for :func:`train_classifier`, one tqdm bar per ``desc``."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled, self.current = enabled, None
+
+    def __call__(self, desc: str) -> Callable[[int, int, float], None] | None:
+        if not self.enabled:
+            return None
+        from tqdm.auto import tqdm
+
+        def update(step: int, total: int, loss: float) -> None:
+            if self.current is None or self.current.desc != desc:
+                self.close()
+                self.current = tqdm(total=total, desc=desc, unit="step", leave=False)
+            self.current.update(step - self.current.n)
+            self.current.set_postfix(loss=f"{loss:.3f}")
+
+        return update
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+
 # ------------------------------------------------------------------------------ save / load
 def save_classifier(model: FashionCNN, out_dir: str | Path, *, info: dict[str, Any]) -> Path:
     """Write ``config.json`` (architecture + ``info``), ``classifier.safetensors`` and a model card."""
@@ -264,10 +290,6 @@ def load_classifier(path: str | Path = WEIGHTS_DIR) -> tuple[FashionCNN, dict[st
     return model.eval().requires_grad_(False), config
 
 
-def recipe_dict(recipe: Recipe) -> dict[str, Any]:
-    return asdict(recipe)
-
-
 def fit_fashion_cnn(
     out_dir: str | Path, *, recipe: Recipe = Recipe(), seed: int = 0, width: int = 16, limit: int | None = None,
     command: str = "", progress: Callable[[int, int, float], None] | None = None,
@@ -287,7 +309,7 @@ def fit_fashion_cnn(
     model = train_classifier(train_x, train_y, recipe=recipe, seed=seed, model_kwargs={"width": width},
                              progress=progress)
     info = {
-        "recipe": recipe_dict(recipe), "seed": seed, "train_images": len(train_x),
+        "recipe": asdict(recipe), "seed": seed, "train_images": len(train_x),
         "test_accuracy": round(accuracy(model, test_x, test_y), 4), "command": command,
         "torch_threads": torch.get_num_threads(),
     }

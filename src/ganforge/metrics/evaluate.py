@@ -14,8 +14,7 @@ samples of the other split. Mode metrics follow PacGAN: 2,500 samples for the 2D
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch
 from ..data.fashion import FASHION_CLASSES
 from ..data.toy import toy_mixture
 from ..errors import GanforgeError
+from ..images import to_uint8_tensor
 from ..registry import Registry
 from . import stats
 from .features import Extractor, FeatureSet, build_extractor
@@ -57,14 +57,14 @@ class EvalContext:
     """Everything a metric needs, computed lazily and shared between metrics."""
 
     def __init__(self, pipe, *, n: int, ref: Reference, extractor: Extractor, seed: int, progress: bool,
-                 counts: dict[str, int], cas_epochs: int | None = None) -> None:
+                 cas_epochs: int | None = None) -> None:
         self.pipe, self.n, self.ref, self.extractor, self.seed, self.progress = pipe, n, ref, extractor, seed, progress
         self.cas_epochs = cas_epochs
         self.dataset = pipe.config.data.dataset
         shape = tuple(pipe.config.model.output_shape)
         self.channels, self.resolution = (shape[0], shape[-1]) if len(shape) == 3 else (0, 0)
-        self.fake_n = max([n, *counts.values()])
-        self.real_n = max([n, *counts.values()])
+        # Samples drawn on each side: n, or more when a metric's protocol asks for more.
+        self.sample_n = n
         self._fake: Sample | None = None
         self._real: dict[str, Sample] = {}
 
@@ -72,9 +72,9 @@ class EvalContext:
     @property
     def fake(self) -> Sample:
         if self._fake is None:
-            out, labels = self.pipe.generate_tensor(self.fake_n, "all" if self.pipe.conditional else None,
+            out, labels = self.pipe.generate_tensor(self.sample_n, "all" if self.pipe.conditional else None,
                                                     seed=self.seed, progress=self.progress)
-            data = out if self.pipe.kind == "vector" else _to_uint8_nchw(out)
+            data = out if self.pipe.kind == "vector" else to_uint8_tensor(out)
             self._fake = Sample(self.extractor(data, progress=self.progress),
                                 None if labels is None else labels.numpy(), data)
         return self._fake
@@ -85,26 +85,18 @@ class EvalContext:
             ref = self.ref if which == "ref" else self.ref.other_split()
             # A second draw from the same folder when there is no other split.
             seed = self.seed + (1 if which == "other" and ref == self.ref else 0)
-            limit = self.real_n if ref.dataset in STACKED_DATASETS else None
+            limit = self.sample_n if ref.dataset in STACKED_DATASETS else None
             if self.pipe.kind == "vector" or ref.dataset in TOY_DATASETS:
                 data = ref.load(resolution=self.resolution or 32, channels=self.channels or 1)
-                pts, labels = sample_real(data, self.real_n, seed=seed)
+                pts, _ = sample_real(data, self.sample_n, seed=seed)
                 self._real[which] = Sample(self.extractor(pts), None, pts)
             else:
                 feats, labels = reference_features(
-                    ref, self.extractor, resolution=self.resolution, channels=self.channels, n=self.real_n,
+                    ref, self.extractor, resolution=self.resolution, channels=self.channels, n=self.sample_n,
                     seed=seed, progress=self.progress, limit=limit,
                 )
                 self._real[which] = Sample(feats, labels)
         return self._real[which]
-
-    def real_images(self, which: str, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        ref = self.ref if which == "ref" else self.ref.other_split()
-        return sample_real(ref.load(resolution=self.resolution, channels=self.channels), n, seed=self.seed)
-
-
-def _to_uint8_nchw(out: torch.Tensor) -> torch.Tensor:
-    return ((out.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 # ------------------------------------------------------------------------------ the metrics
@@ -117,7 +109,6 @@ class Metric:
     applies: Callable[[EvalContext], str | None] = lambda ctx: None  # reason it does not apply, or None
     samples: Callable[[EvalContext], int | None] = lambda ctx: None  # protocol sample count (None = n)
     floor: bool = True
-    keys: tuple[str, ...] = field(default_factory=tuple)
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -192,14 +183,7 @@ def _modes(ctx, fake, real):
         out = stats.stacked_mode_metrics(logits.argmax(-1))
         return {MODES: out["modes"], KL: out["kl"]}
     counts = np.bincount(logits.argmax(-1), minlength=logits.shape[-1])
-    p = counts / counts.sum()
-    kl = float(sum(pi * math.log(pi * len(p)) for pi in p if pi > 0))
-    return {MODES: int((counts > 0).sum()), KL: kl}
-
-
-def _real_modes(ctx, fake, real):
-    """The floor of the mode metrics: the same protocol on real samples."""
-    return _modes(ctx, real, real)
+    return {MODES: int((counts > 0).sum()), KL: stats.kl_from_uniform(counts)}
 
 
 def _modes_applies(ctx):
@@ -226,21 +210,19 @@ def _cas(ctx, fake, real):
 
 
 for _name, _metric in {
-    "fid": Metric(_fid, "Fréchet distance between feature Gaussians (Heusel et al. 2017)", keys=(FID,)),
-    "kid": Metric(_kid, "kernel inception distance, unbiased, cubic kernel (Binkowski et al. 2018)",
-                  keys=(KID_MEAN, KID_STD)),
-    "pr": Metric(_pr, "improved precision and recall, k=3 (Kynkaanniemi et al. 2019)", keys=(PRECISION, RECALL)),
-    "dc": Metric(_dc, "density and coverage, k=5 (Naeem et al. 2020)", keys=(DENSITY, COVERAGE)),
-    "is": Metric(_is, "Inception-Score-style score on the classifier's logits", applies=_needs_logits,
-                 keys=(IS_MEAN, IS_STD)),
+    "fid": Metric(_fid, "Fréchet distance between feature Gaussians (Heusel et al. 2017)"),
+    "kid": Metric(_kid, "kernel inception distance, unbiased, cubic kernel (Binkowski et al. 2018)"),
+    "pr": Metric(_pr, "improved precision and recall, k=3 (Kynkaanniemi et al. 2019)"),
+    "dc": Metric(_dc, "density and coverage, k=5 (Naeem et al. 2020)"),
+    "is": Metric(_is, "Inception-Score-style score on the classifier's logits", applies=_needs_logits),
     "acc": Metric(_label_acc, "share of generated images the classifier assigns to their conditioning label",
-                  applies=_needs_conditional_fashion, keys=(LABEL_ACC,)),
+                  applies=_needs_conditional_fashion),
     "ifid": Metric(_intra_fid, "intra-class FID: mean over classes of per-class FID",
-                   applies=_needs_conditional_fashion, keys=(INTRA_FID,)),
+                   applies=_needs_conditional_fashion),
     "modes": Metric(_modes, "modes covered and KL of the mode histogram to uniform (PacGAN protocol)",
-                    applies=_modes_applies, samples=_modes_samples, keys=(MODES, HIGH_QUALITY, REVERSE_KL, KL)),
+                    applies=_modes_applies, samples=_modes_samples),
     "cas": Metric(_cas, "classification accuracy score: train on generated, test on real (Ravuri & Vinyals 2019)",
-                  applies=_needs_conditional_fashion, floor=False, keys=(CAS, CAS_REAL)),
+                  applies=_needs_conditional_fashion, floor=False),
 }.items():
     METRICS.register(_name, _metric)
 
@@ -317,27 +299,25 @@ def evaluate(
     reference = ref if isinstance(ref, Reference) else Reference.parse(ref) if ref else default_reference(pipe)
     feat_name = features or (extractor.name if extractor else default_features(pipe))
     extractor = extractor or build_extractor(feat_name, weights)
-    # A first context without protocol counts decides what applies; then the real one.
-    probe = EvalContext(pipe, n=n, ref=reference, extractor=extractor, seed=seed, progress=progress, counts={})
+    ctx = EvalContext(pipe, n=n, ref=reference, extractor=extractor, seed=seed, progress=progress,
+                      cas_epochs=cas_epochs)
     chosen, skipped = [], {}
     for name in names:
-        reason = METRICS.get(name).applies(probe)
+        reason = METRICS.get(name).applies(ctx)
         if reason:
             if metrics is not None:
                 skipped[name] = reason
         else:
             chosen.append(name)
-    counts = {name: c for name in chosen if (c := METRICS.get(name).samples(probe))}
-    ctx = EvalContext(pipe, n=n, ref=reference, extractor=extractor, seed=seed, progress=progress, counts=counts,
-                      cas_epochs=cas_epochs)
+    counts = {name: c for name in chosen if (c := METRICS.get(name).samples(ctx))}
+    ctx.sample_n = max([n, *counts.values()])
     results: dict[str, float] = {}
     floor_values: dict[str, float] = {}
     for name in chosen:
         metric = METRICS.get(name)
         results.update(metric.fn(ctx, ctx.fake, ctx.real("ref")))
-        if floors and metric.floor:
-            fn = _real_modes if name == "modes" else metric.fn
-            floor_values.update(fn(ctx, ctx.real("other"), ctx.real("ref")))
+        if floors and metric.floor:  # a second real set in the place of the generated one
+            floor_values.update(metric.fn(ctx, ctx.real("other"), ctx.real("ref")))
     info = {
         "model": pipe.source, "reference": str(reference), "features": extractor.name, "features_key": extractor.key,
         "n": n, "seed": seed, "metrics_requested": names, "protocol_samples": counts,

@@ -112,9 +112,9 @@ class InceptionFeatures:
     name = "inception-v3-fid"
 
     def __init__(self, weights: str | Path | None = None) -> None:
-        from .inception import _weights_path, load_inception
+        from .inception import load_inception, weights_path
 
-        path = _weights_path(weights)
+        path = weights_path(weights)
         self.model = load_inception(path)
         self.key = f"{self.name}-{_file_digest(path)}-bilinear299"
 

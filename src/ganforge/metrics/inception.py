@@ -32,7 +32,6 @@ pytorch-fid's choice because its weights file is the one users download for it.
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -356,7 +355,7 @@ class InceptionV3FID(nn.Module):
 _HOW_TO_GET = f"download {WEIGHTS_FILE} from {WEIGHTS_URL} and pass it with --weights PATH or set {WEIGHTS_ENV}=PATH"
 
 
-def _weights_path(weights: str | os.PathLike | None) -> Path:
+def weights_path(weights: str | os.PathLike | None) -> Path:
     if weights is not None and str(weights) != "":
         path, source = Path(weights), ""
     elif os.environ.get(WEIGHTS_ENV):
@@ -380,16 +379,12 @@ def _read_state(path: Path) -> Mapping[str, object]:
     try:
         # weights_only: tensors and plain containers only; a pickled object is refused, never run.
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged or foreign file
         if "Unsupported global" in str(err):  # torch's wording when the file names a Python object
             raise GanforgeError(
                 f"refused to load Inception weights '{path}': it holds Python objects, not only tensors "
                 f"(only a plain state dict such as {WEIGHTS_FILE} is accepted)"
             ) from None
-        raise GanforgeError(
-            f"Inception weights '{path}' are corrupt or not a PyTorch file (or hold more than tensors); {_HOW_TO_GET}"
-        ) from None
-    except Exception as err:  # noqa: BLE001 - torch raises many types for a damaged or foreign file
         raise GanforgeError(
             f"Inception weights '{path}' are corrupt or not a PyTorch file ({type(err).__name__}); {_HOW_TO_GET}"
         ) from None
@@ -434,13 +429,13 @@ def _check_state(state: Mapping[str, object], model: InceptionV3FID, path: Path)
 def load_inception(weights: str | os.PathLike | None = None, *, device: str | torch.device = "cpu") -> InceptionV3FID:
     """Build the FID Inception network with the published weights, frozen, on ``device``.
 
-    weights: path to ``pt_inception-2015-12-05-6726825d.pth`` (read with ``torch.load(...,
-        weights_only=True)``, so a file with pickled code is refused) or a ``.safetensors``
+    weights: path to ``pt_inception-2015-12-05-6726825d.pth`` (read with ``weights_only=True``,
+        so a file with pickled code is refused, never run) or a ``.safetensors``
         file with the same keys; when None, the ``GANFORGE_INCEPTION_WEIGHTS`` environment
         variable. Nothing is downloaded: a missing file is a GanforgeError saying where to
         get it.
     """
-    path = _weights_path(weights)
+    path = weights_path(weights)
     state = _read_state(path)
     model = InceptionV3FID()
     model.load_state_dict(_check_state(state, model, path), strict=True)

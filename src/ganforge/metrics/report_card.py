@@ -35,7 +35,8 @@ ROWS: list[tuple[str, str, str, bool]] = [
 ]
 
 
-def _fmt(key: str, value: Any, percent: bool) -> Any:
+def format_value(value: Any, percent: bool) -> Any:
+    """A result as shown: a percentage string for shares, the number otherwise."""
     if value is None:
         return None
     return f"{100 * value:.1f}%" if percent else value
@@ -53,7 +54,7 @@ def metric_rows(result: ev.EvalResult) -> list[MetricRow]:
             note = "floor column: train on real, same recipe and budget"
         elif key == ev.KID_MEAN and ev.KID_STD in result.metrics:
             note = f"± {result.metrics[ev.KID_STD]:.2g} over subsets"
-        rows.append(MetricRow(name, _fmt(key, result.metrics[key], percent), _fmt(key, floor, percent), better, note))
+        rows.append(MetricRow(name, format_value(result.metrics[key], percent), format_value(floor, percent), better, note))
     return rows
 
 

@@ -493,7 +493,7 @@ class StackedModeMetrics(TypedDict):
     num_samples: int
 
 
-def _kl_from_uniform(counts: np.ndarray) -> float:
+def kl_from_uniform(counts: np.ndarray) -> float:
     """``KL(p || uniform)`` for ``p = counts / sum(counts)`` over ``len(counts)`` bins.
 
     ``sum_k p_k log(p_k K)`` with ``0 log 0 = 0``; ``inf`` when every count is 0.
@@ -536,7 +536,7 @@ def mode_metrics_2d(samples: ArrayLike, means: ArrayLike, sigma: float) -> ModeM
     return ModeMetrics(
         modes=int(np.count_nonzero(counts)),
         high_quality=float(good.mean()),
-        reverse_kl=_kl_from_uniform(counts),
+        reverse_kl=kl_from_uniform(counts),
         num_samples=len(points),
         num_modes=len(centres),
     )
@@ -573,6 +573,6 @@ def stacked_mode_metrics(channel_classes: ArrayLike, num_classes: int = 10) -> S
     return StackedModeMetrics(
         modes=int(np.count_nonzero(counts)),
         num_modes=num_classes**3,
-        kl=_kl_from_uniform(counts),
+        kl=kl_from_uniform(counts),
         num_samples=len(labels),
     )

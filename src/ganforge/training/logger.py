@@ -75,7 +75,7 @@ class RunLogger:
         losses = {k: entry[k] for k in ("loss_d", "loss_g") if k in entry} | self._latest_eval
         if self._bar is not None:
             self._bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
-        elif "images" in entry:
+        else:
             done = entry["images"] - self._start_images
             elapsed = time.perf_counter() - self._t0
             rate = done / elapsed if elapsed > 0 else 0.0

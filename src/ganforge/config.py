@@ -114,12 +114,63 @@ class TrainConfig(StrictModel):
     eval_n: int = Field(5000, ge=10, description="generated (and real) samples per periodic evaluation")
 
 
+class AugmentConfig(StrictModel):
+    """Differentiable augmentation of everything D sees, real and fake (any image family).
+
+    ``diffaugment`` (Zhao et al. 2020) applies every op of ``policy`` to every image;
+    ``ada`` (Karras et al. 2020) applies each op with probability ``p``, adapted so that
+    the overfitting heuristic r_t = E[sign(D(real))] stays near ``target``.
+    """
+
+    kind: Literal["none", "diffaugment", "ada"] = Field("none", description="none | diffaugment | ada")
+    policy: list[Literal["translation", "cutout", "color", "flip"]] = Field(
+        ["translation", "cutout", "color"], description="ops, applied in this order"
+    )
+    target: float = Field(0.6, gt=0, lt=1, description="ada: target of r_t = E[sign(D(real))]")
+    interval: int = Field(4, ge=1, description="ada: D steps between updates of p")
+    speed_kimg: float = Field(100.0, gt=0, description="ada: images (thousands) for p to move from 0 to 1")
+    p: float = Field(0.0, ge=0, le=1, description="ada: initial probability")
+    max_p: float = Field(1.0, ge=0, le=1, description="ada: upper bound of p")
+
+
+class HealthConfig(StrictModel):
+    """The training-health monitor: what it watches, and what it does when training goes wrong."""
+
+    policy: Literal["off", "warn", "recover"] = Field(
+        "warn", description="off | warn (log and show events) | recover (roll back and change knobs)"
+    )
+    spike_factor: float = Field(
+        8.0, gt=1, description="a loss or gradient norm this many times its running baseline is a spike"
+    )
+    baseline_steps: int = Field(200, ge=10, description="steps in the running baseline (median) of losses and gradient norms")
+    warmup_steps: int = Field(100, ge=0, description="steps before spikes and D dominance are judged")
+    d_gap: float = Field(
+        6.0, gt=0, description="D dominates when mean D(real) - D(fake) exceeds this while the G loss climbs"
+    )
+    dominance_logs: int = Field(5, ge=1, description="consecutive log lines of D dominance before an event")
+    probe_every_kimg: float = Field(10.0, ge=0, description="diversity probe interval (0: off)")
+    probe_size: int = Field(256, ge=16, description="fixed latents in the diversity probe")
+    collapse_ratio: float = Field(
+        0.4, gt=0, lt=1, description="collapse when probe diversity falls below this fraction of the real data's"
+    )
+    entropy_floor: float = Field(
+        0.6, ge=0, lt=1, description="collapse when the normalised class entropy of generated images falls below this"
+    )
+    stall_evals: int = Field(3, ge=1, description="periodic evaluations without a better FID before a stall event")
+    max_retries: int = Field(3, ge=0, description="recover: rollbacks before training stops with a diagnosis")
+    lr_factor: float = Field(0.5, gt=0, le=1, description="recover: learning rates are multiplied by this")
+    r1_factor: float = Field(2.0, ge=1, description="recover: R1 weight multiplied by this (set from 0 to 1e-2 * factor)")
+    augment_step: float = Field(0.2, ge=0, le=1, description="recover: ada p (or the floor of p) raised by this")
+
+
 class RunConfig(StrictModel):
     name: str = Field("run", description="preset name; the default run folder starts with it")
     data: DataConfig = DataConfig()
     model: SerializeAsAny[FamilyConfig]
     loss: LossConfig = LossConfig()
     train: TrainConfig = TrainConfig()
+    augment: AugmentConfig = AugmentConfig()
+    health: HealthConfig = HealthConfig()
 
     @field_validator("model", mode="before")
     @classmethod

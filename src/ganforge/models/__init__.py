@@ -1,6 +1,6 @@
 """Model families, registered by name in ``MODELS``.
 
-Each family file (``mlp.py``, ``dcgan.py``) owns a config class (a
+Each family file (``mlp.py``, ``dcgan.py``, ``stylegan.py``) owns a config class (a
 :class:`~ganforge.config.FamilyConfig`) and a ``Generator`` / ``Discriminator`` pair built
 from it with keyword-only arguments. Every generator maps ``(z (N, latent_dim), labels (N,)
 or None)`` to samples in the data's range; every discriminator maps ``(x, labels)`` to
@@ -41,6 +41,6 @@ def build_discriminator(cfg: FamilyConfig) -> nn.Module:
     return MODELS.get(cfg.family).build_discriminator(cfg)
 
 
-from . import dcgan, mlp  # noqa: E402,F401  (registers the built-in families)
+from . import dcgan, mlp, stylegan  # noqa: E402,F401  (registers the built-in families)
 
 __all__ = ["MODELS", "ModelFamily", "build_discriminator", "build_generator", "register_model"]

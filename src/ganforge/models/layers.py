@@ -1,8 +1,8 @@
 """Layers shared by every model family.
 
 Conditioning (conditional batch norm, projection and auxiliary-classifier heads), the
-minibatch standard-deviation feature, PacGAN packing and spectral normalization live here
-once, so the families differ only in their backbone.
+minibatch standard-deviation feature, PacGAN packing, spectral normalization and the
+equalized-learning-rate layers live here once, so the families differ only in their backbone.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 from torch.nn.utils.parametrize import is_parametrized
@@ -129,3 +130,82 @@ def init_weights(module: nn.Module) -> None:
             nn.init.normal_(weight, 0.0, 0.02)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+
+
+def scaled_leaky_relu(x: torch.Tensor, *, slope: float = 0.2, gain: float = math.sqrt(2)) -> torch.Tensor:
+    """Leaky ReLU times ``gain``: with sqrt(2) a unit-variance input keeps roughly unit variance.
+
+    The activation of StyleGAN (Karras et al. 2019, 2020) and ProGAN; the gain matters with
+    equalized learning rate, where no initialisation compensates for what the ReLU removes.
+    """
+    return F.leaky_relu(x, slope) * gain
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with equalized learning rate (Karras et al. 2018, ProGAN, section 4.1).
+
+    The stored weight is N(0, 1/lr_mult^2) and is multiplied at every call by
+    ``lr_mult / sqrt(in_features)``, so the effective weight starts as N(0, 1/in_features)
+    (He initialisation) whatever ``lr_mult`` is. Because Adam's steps do not depend on the
+    gradient's scale, every layer then learns at the same speed relative to its weights, and
+    ``lr_mult`` slows this layer down by that factor (StyleGAN's mapping network uses 0.01).
+    The bias is stored divided by ``lr_mult`` and multiplied back likewise.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        bias: bool = True,
+        bias_init: float = 0.0,  # initial value of the effective bias
+        lr_mult: float = 1.0,  # learning-rate multiplier of this layer
+    ) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.lr_mult = in_features, out_features, lr_mult
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mult)  # (out, in)
+        self.bias = nn.Parameter(torch.full((out_features,), bias_init / lr_mult)) if bias else None
+        self.weight_gain = lr_mult / math.sqrt(in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.bias * self.lr_mult if self.bias is not None else None
+        return F.linear(x, self.weight * self.weight_gain, bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}, {self.out_features}, bias={self.bias is not None}, lr_mult={self.lr_mult}"
+
+
+class EqualConv2d(nn.Module):
+    """2D convolution with equalized learning rate (see :class:`EqualLinear`).
+
+    ``fan_in = in_channels * kernel_size**2``; "same" padding by default.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        stride: int = 1,
+        padding: int | None = None,  # None: kernel_size // 2 (same size for odd kernels)
+        bias: bool = True,
+        lr_mult: float = 1.0,  # learning-rate multiplier of this layer
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.stride, self.lr_mult = stride, lr_mult
+        self.padding = kernel_size // 2 if padding is None else padding
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size) / lr_mult)
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.weight_gain = lr_mult / math.sqrt(in_channels * kernel_size * kernel_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.bias * self.lr_mult if self.bias is not None else None
+        return F.conv2d(x, self.weight * self.weight_gain, bias, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, bias={self.bias is not None}, lr_mult={self.lr_mult}"
+        )

@@ -1,4 +1,5 @@
-"""The ``ganforge`` command line: train, generate, eval, export, info, train-classifier.
+"""The ``ganforge`` command line: train, generate, eval, export, info, train-classifier,
+interpolate, mix, project.
 
 A user mistake prints one line (``error: ...``) and exits with status 2; an interrupted
 training run saves a checkpoint and exits with 130.
@@ -319,6 +320,209 @@ def train_classifier(out_dir: Path, epochs: int, width: int, seed: int, limit: i
     finally:
         bars.close()
     click.echo(f"test accuracy {info['test_accuracy']:.4f} ({torch.get_num_threads()} threads); wrote {out_dir}")
+
+
+# ----------------------------------------------------------------------------- latent tools
+def _int_list(text: str, option: str, *, most: int = 10_000) -> list[int]:
+    """'1,2,5-8' -> [1, 2, 5, 6, 7, 8] (ranges inclusive); anything else is a one-line error."""
+    import re
+
+    values: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        single, span = re.fullmatch(r"-?\d+", part), re.fullmatch(r"(\d+)-(\d+)", part)
+        if single:
+            values.append(int(part))
+        elif span and int(span[1]) <= int(span[2]):
+            values.extend(range(int(span[1]), int(span[2]) + 1))
+        else:
+            _fail(f"{option} '{text}': expected comma-separated integers or ranges, for example 1,2,5-8")
+        if len(values) > most:
+            _fail(f"{option} '{text}': more than {most} values")
+    return values
+
+
+def _class_arg(value: str | None) -> str | int | None:
+    """--class NAME or INDEX: digits are an index (class names are never plain numbers)."""
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def _gif_bytes(frames: np.ndarray, fps: float) -> bytes:
+    """uint8 (F, H, W, C) frames -> an animated GIF that loops forever.
+
+    Pillow merges a frame identical to the one before into it (adding up their durations),
+    so a still stretch plays as one longer frame.
+    """
+    import io
+
+    from PIL import Image
+
+    images = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                   duration=max(20, round(1000 / fps)))
+    return buf.getvalue()
+
+
+@cli.command("interpolate")
+@click.argument("model")
+@click.option("--seeds", required=True, metavar="LIST",
+              help="keyframe seeds, at least two: 1,2,3 or 0-4 (ranges include both ends); seed s is the first "
+                   "image of `ganforge generate MODEL --seed s`")
+@click.option("--steps", type=click.IntRange(0, 1000), default=8, show_default=True,
+              help="in-between frames from one keyframe to the next")
+@click.option("--space", type=click.Choice(["z", "w"]), default=None,
+              help="walk in z (any model) or in w (models with a mapping network, such as stylegan)  "
+                   "[default: w where the model has a mapping network, else z]")
+@click.option("--method", type=click.Choice(["lerp", "slerp"]), default=None,
+              help="linear or spherical interpolation  [default: slerp in z, lerp in w]")
+@click.option("--class", "class_", metavar="NAME",
+              help="class of every frame (name or index); required for conditional models")
+@click.option("--truncation", type=float, default=1.0, show_default=True,
+              help="truncation psi in [0, 1], as in generate: lower trades variety for typical-looking images")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="FILE.png: a grid, one row per pair of keyframes (each row starts and ends on a keyframe); "
+                   "FILE.gif: an animation that loops forever")
+@click.option("--fps", type=click.FloatRange(1, 50), default=12, show_default=True, help="GIF frames per second")
+def interpolate_cmd(model: str, seeds: str, steps: int, space: str | None, method: str | None, class_: str | None,
+                    truncation: float, out: Path, fps: float) -> None:
+    """Walk through MODEL's latent space from seed to seed: a grid or an animated GIF.
+
+    \b
+    MODEL is a bundled name, an exported folder or a run folder. Examples:
+      ganforge interpolate fashion-dcgan --seeds 1,2,3 --steps 8 --out walk.gif
+      ganforge interpolate fashion-cgan --seeds 0-3 --class sneaker --out walk.png
+    """
+    from . import load
+    from .fileio import atomic_write_bytes
+    from .images import make_grid, save_png
+    from .latent import interpolate
+
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".gif"):
+        _fail(f"--out '{out}': use FILE.png (a grid) or FILE.gif (an animation)")
+    keys = _int_list(seeds, "--seeds")
+    if len(keys) < 2:
+        _fail(f"--seeds '{seeds}': give at least two keyframe seeds, for example 1,2")
+    pipe = load(model)
+    frames = interpolate(pipe, seeds=keys, steps=steps, space=space, method=method, classes=_class_arg(class_),
+                         psi=truncation)
+    if suffix == ".gif":
+        upscale = max(1, 256 // max(frames.shape[1:3]))
+        frames_big = frames.repeat(upscale, axis=1).repeat(upscale, axis=2)
+        atomic_write_bytes(out, _gif_bytes(frames_big, fps))
+    else:
+        per_row = steps + 2  # keyframe, in-betweens, next keyframe
+        rows = [frames[i * (steps + 1) : i * (steps + 1) + per_row] for i in range(len(keys) - 1)]
+        grid = make_grid(np.concatenate(rows), per_row)
+        save_png(grid, out, upscale=max(1, 512 // max(grid.shape[:2])))
+    click.echo(f"wrote {len(frames)} frames ({len(keys)} keyframes, {steps} between each) to {out}", err=True)
+
+
+@cli.command("mix")
+@click.argument("model")
+@click.option("--rows", "rows", required=True, metavar="LIST",
+              help="seeds of the rows, the destination images: 1,2,3 or 1-3")
+@click.option("--cols", "cols", required=True, metavar="LIST",
+              help="seeds of the columns, whose styles replace the rows' at --layers: 4,5,6 or 4-6")
+@click.option("--layers", default=None, metavar="LIST",
+              help="style layers taken from the columns, 0 = the coarsest (4 px): 0-3 or 0,1,5  "
+                   "[default: the coarse half, 0 to num_ws/2 - 1: pose and shape from the columns]")
+@click.option("--class", "class_", metavar="NAME",
+              help="class of every image (name or index); required for conditional models")
+@click.option("--truncation", type=float, default=1.0, show_default=True, help="truncation psi in [0, 1], applied in w")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="FILE.png: column images across the top, row images down the left, mixes inside")
+def mix_cmd(model: str, rows: str, cols: str, layers: str | None, class_: str | None, truncation: float,
+            out: Path) -> None:
+    """Style mixing for models with a mapping network (stylegan): StyleGAN's mixing figure.
+
+    \b
+    Cell (r, c) is row seed r's image with the styles of --layers taken from column seed c.
+      ganforge mix fashion-stylegan --rows 1,2,3 --cols 4,5,6 --layers 0-3 --out mix.png
+    """
+    from . import load
+    from .images import save_png
+    from .latent import style_mix
+
+    if out.suffix.lower() != ".png":
+        _fail(f"--out '{out}': use FILE.png")
+    row_seeds, col_seeds = _int_list(rows, "--rows", most=100), _int_list(cols, "--cols", most=100)
+    chosen = None if layers is None else _int_list(layers, "--layers", most=1000)
+    pipe = load(model)
+    grid = style_mix(pipe, row_seeds=row_seeds, col_seeds=col_seeds, layers=chosen, classes=_class_arg(class_),
+                     psi=truncation)
+    save_png(grid, out, upscale=max(1, 512 // max(grid.shape[:2])))
+    click.echo(f"wrote a {len(row_seeds)} x {len(col_seeds)} style-mixing grid to {out}", err=True)
+
+
+PROJECTION_FILES = ("projected_w.safetensors", "target.png", "reconstruction.png", "comparison.png")
+
+
+@cli.command("project")
+@click.argument("model")
+@click.argument("image")
+@click.option("--space", type=click.Choice(["w", "w+", "z"]), default=None,
+              help="w: one w for every layer; w+: one w per layer (closer fits, less editable); z: the input "
+                   "noise (any model)  [default: w where the model has a mapping network, else z]")
+@click.option("--steps", type=click.IntRange(1, 100_000), default=500, show_default=True, help="optimiser steps")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=0.1, show_default=True,
+              help="peak learning rate of Adam (ramped up over the first 5%% of the steps, down over the last 25%%)")
+@click.option("--class", "class_", metavar="NAME",
+              help="class of the image (name or index); required for conditional models")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="seed of the exploration noise; the same seed gives the same result")
+@click.option("--perceptual/--no-perceptual", default=None,
+              help="add a feature distance on the bundled fashion-cnn classifier to the pixel MSE  "
+                   "[default: on for 1-channel 28/32 px Fashion-MNIST models, else off]")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="folder for projected_w.safetensors (latent + metadata), target.png (the image as the model "
+                   "sees it), reconstruction.png and comparison.png (target | reconstruction)")
+@click.option("--force", is_flag=True,
+              help="write into an existing non-empty --out folder, replacing only the four files above")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="CPU threads for torch: one image at a time gains little from more, and on busy cores "
+                   "more threads can be many times slower")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+def project_cmd(model: str, image: str, space: str | None, steps: int, lr: float, class_: str | None, seed: int,
+                perceptual: bool | None, out_dir: Path, force: bool, threads: int, quiet: bool) -> None:
+    """Find the latent of MODEL whose image is closest to IMAGE (StyleGAN2's projector).
+
+    \b
+    IMAGE (PNG, JPEG, BMP, GIF, TIFF, WEBP, PPM; at most 16.7 megapixels and 50 MiB) is
+    converted to the model's channels, centre-cropped and resized to its resolution. Prints
+    the reconstruction error (MSE of pixels in [0, 1], PSNR in dB). Example:
+      ganforge project fashion-cgan shoe.png --class sneaker --out proj-shoe
+    """
+    import torch
+    from safetensors.torch import save as safetensors_bytes
+
+    from . import load
+    from .fileio import atomic_write_bytes
+    from .images import make_grid, save_png
+    from .latent import project, projection_metadata, projection_tensors
+
+    if out_dir.exists() and not out_dir.is_dir():
+        _fail(f"--out '{out_dir}' is a file; give a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        _fail(f"output folder '{out_dir}' exists and is not empty; choose a new folder or pass --force "
+              f"(which replaces only {', '.join(PROJECTION_FILES)})")
+    torch.set_num_threads(threads)
+    pipe = load(model)
+    result = project(pipe, image, space=space, steps=steps, lr=lr, classes=_class_arg(class_), seed=seed,
+                     perceptual=perceptual, progress=not quiet)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tensors = projection_tensors(result, pipe)
+    atomic_write_bytes(out_dir / PROJECTION_FILES[0],
+                       safetensors_bytes(tensors, metadata=projection_metadata(result, pipe, model=model)))
+    save_png(result.target, out_dir / PROJECTION_FILES[1])
+    save_png(result.reconstruction, out_dir / PROJECTION_FILES[2])
+    pair = make_grid(np.stack([result.target, result.reconstruction]), 2)
+    save_png(pair, out_dir / PROJECTION_FILES[3], upscale=max(1, 256 // result.target.shape[0]))
+    click.echo(f"mse {result.mse:.6f}  psnr {result.psnr:.2f} dB  ({result.space} space, {steps} steps, "
+               "pixels in [0, 1])")
+    if not quiet:
+        click.echo(f"wrote {', '.join(PROJECTION_FILES)} to {out_dir}", err=True)
 
 
 def main() -> None:

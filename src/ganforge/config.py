@@ -76,6 +76,12 @@ class LossConfig(StrictModel):
     r1_interval: int = Field(16, ge=1, description="lazy R1: apply every N steps, scaled by N")
     gp_weight: float = Field(10.0, ge=0, description="gradient penalty weight for wgan-gp")
     aux_weight: float = Field(1.0, ge=0, description="auxiliary classifier loss weight (acgan)")
+    pl_weight: float = Field(
+        0.0, ge=0, description="path-length regularization weight (StyleGAN2; stylegan family only; 0 disables)"
+    )
+    pl_interval: int = Field(4, ge=1, description="lazy path-length regularization: every N steps, scaled by N")
+    pl_decay: float = Field(0.01, gt=0, le=1, description="decay of the running mean path length")
+    pl_batch_shrink: int = Field(2, ge=1, description="path-length batch = batch size / this")
 
     @field_validator("name")
     @classmethod

@@ -17,6 +17,7 @@ means of many small terms lose too much in half precision.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -37,6 +38,7 @@ __all__ = [
     "NonSaturatingLoss",
     "WassersteinLoss",
     "gradient_penalty",
+    "path_length_penalty",
     "r1_penalty",
     "register_loss",
 ]
@@ -220,3 +222,41 @@ def r1_penalty(critic: Critic, real: Tensor) -> Tensor:
     """
     x = real.detach().requires_grad_(True)
     return _input_grad(critic, x).square().sum(dim=1).mean()
+
+
+def path_length_penalty(
+    generator: torch.nn.Module,
+    z: Tensor,
+    labels: Tensor | None,
+    pl_mean: Tensor,
+    *,
+    decay: float,
+    generator_rng: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Path-length regularization (Karras et al. 2020, "Analyzing and Improving the Image
+    Quality of StyleGAN", eq. 4)::
+
+        J_w^T y with y ~ N(0, I) / sqrt(H W)   (image-space noise, one per sample)
+        L_pl = E_w,y[(||J_w^T y||_2 - a)^2],   a = running mean of ||J_w^T y||_2
+
+    A fixed-size step in w then changes the image by a fixed amount, which makes G smoother
+    and easier to invert (``ganforge project``).
+
+    Args:
+        generator: a style-based G with ``mapping(z, labels)`` -> ws ``(N, L, w_dim)`` and
+            ``synthesis(ws)`` -> images ``(N, C, H, W)``.
+        z: latents ``(N, latent_dim)``; labels: ``(N,)`` or None.
+        pl_mean: the running mean ``a``, a 0-dim float32 tensor.
+        decay: weight of the new batch in the running mean.
+        generator_rng: draws the image-space noise ``y``.
+
+    Returns ``(penalty, new_pl_mean)``; the penalty is differentiable in G's parameters.
+    """
+    ws = generator.mapping(z, labels)
+    images = generator.synthesis(ws)
+    noise = torch.randn(images.shape, generator=generator_rng, device=images.device, dtype=torch.float32)
+    noise = noise / math.sqrt(images.shape[2] * images.shape[3])
+    (grad,) = torch.autograd.grad((_fp32(images) * noise).sum(), ws, create_graph=True)
+    lengths = _fp32(grad).square().sum(dim=2).mean(dim=1).sqrt()  # (N,)
+    new_mean = pl_mean.detach() + decay * (lengths.detach().mean() - pl_mean.detach())
+    return (lengths - new_mean).square().mean(), new_mean

@@ -91,6 +91,11 @@ class GeneratorPipeline:
         return bool(self.config.model.conditional)
 
     @property
+    def style_based(self) -> bool:
+        """True for generators with a mapping network (z -> w), e.g. the stylegan family."""
+        return hasattr(self.generator, "mapping") and hasattr(self.generator, "synthesis")
+
+    @property
     def kind(self) -> str:
         return "image" if len(self.config.model.output_shape) == 3 else "vector"
 
@@ -108,6 +113,8 @@ class GeneratorPipeline:
         if not self.conditional:
             raise GanforgeError("this model is unconditional; it takes no class")
         names = self.class_names or [str(i) for i in range(self.config.model.num_classes)]
+        if isinstance(name, str) and name.isdigit() and name.lower() not in (n.lower() for n in names):
+            name = int(name)  # "--class 7" means index 7 unless a class is literally called "7"
         if isinstance(name, (int, np.integer)) and 0 <= int(name) < len(names):
             return int(name)
         lowered = [n.lower() for n in names]
@@ -146,13 +153,17 @@ class GeneratorPipeline:
         for start in tqdm(range(0, n, chunk), desc="generating", unit="chunk", leave=False, disable=not progress):
             m = min(chunk, n - start)
             z = torch.zeros(chunk, self.config.model.latent_dim)
-            z[:m] = sampling.truncate(sampling.latents(seed, m, self.config.model.latent_dim, start=start), truncation)
+            z[:m] = sampling.latents(seed, m, self.config.model.latent_dim, start=start)
             y = None
             if labels is not None:
                 y = torch.zeros(chunk, dtype=torch.long)
                 y[:m] = labels[start : start + m]
                 y = y.to(self.device)
-            outs.append(self.generator(z.to(self.device), y)[:m].float().cpu())
+            if self.style_based:  # truncation in w, towards the tracked (per-class) average w
+                out = self.generator(z.to(self.device), y, psi=truncation)
+            else:
+                out = self.generator(sampling.truncate(z, truncation).to(self.device), y)
+            outs.append(out[:m].float().cpu())
         shape = tuple(self.config.model.output_shape)
         return (torch.cat(outs) if outs else torch.zeros(0, *shape)), labels
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import random
 import time
 from datetime import datetime, timezone
@@ -29,9 +30,11 @@ from ..data.loader import InMemoryLoader
 from ..errors import GanforgeError
 from ..fileio import atomic_write_text
 from ..images import make_grid, save_png, scatter_png, to_uint8
-from ..losses import LOSSES, gradient_penalty, r1_penalty
+from ..losses import LOSSES, gradient_penalty, path_length_penalty, r1_penalty
 from ..models import build_discriminator, build_generator
 from . import checkpoint as ckpt
+from . import health as hm
+from .augment import AdaptiveAugment, build_augment
 from .distributed import DistContext
 from .logger import RunLogger
 
@@ -40,6 +43,12 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 class TrainingDiverged(GanforgeError):
     """A loss or weight became NaN or infinite."""
+
+
+class TrainingUnhealthy(GanforgeError):
+    """The health monitor's recover policy ran out of retries (or had nothing to roll back to)."""
+
+HEALTHY = "healthy"  # checkpoints/healthy: the rollback target of the recover policy
 
 
 def resolve_device(name: str) -> torch.device:
@@ -121,6 +130,31 @@ class Trainer:
         scaler_on = t.precision == "fp16"
         self.g_scaler = torch.amp.GradScaler(self.device.type, enabled=scaler_on)
         self.d_scaler = torch.amp.GradScaler(self.device.type, enabled=scaler_on)
+        if cfg.loss.pl_weight > 0 and not hasattr(self.G, "mapping"):
+            raise GanforgeError(
+                f"loss.pl_weight > 0 (path-length regularization) needs a style-based generator; "
+                f"model.family={cfg.model.family} has no mapping network; use model.family=stylegan or loss.pl_weight=0"
+            )
+        self.pl_mean = torch.zeros((), device=self.device)
+
+        # 3b. Augmentation of everything D sees (DiffAugment or ADA).
+        self.augment = build_augment(cfg.augment)
+        if self.augment is not None and self.dataset.kind != "image":
+            raise GanforgeError(
+                f"augment.kind={cfg.augment.kind} augments images, but '{cfg.data.dataset}' holds vectors; "
+                "set augment.kind=none"
+            )
+        self._ada_steps = 0
+
+        # 3c. Training health: the monitor, and what the recover policy may change.
+        hcfg = cfg.health
+        self.health = hm.HealthMonitor(hcfg, scaled_grads=t.precision == "fp16") if hcfg.policy != "off" else None
+        self.recovery = hm.RecoveryPlan(hcfg, r1_gamma=cfg.loss.r1_gamma)
+        self.retries = 0
+        self.r1_gamma = cfg.loss.r1_gamma
+        self.health_events: list[hm.HealthEvent] = []
+        self._probe: dict[str, Any] | None = None  # fixed probe latents and classifier, built on first use
+        self._unconfirmed_events = False  # an event since checkpoints/healthy was last written
 
         # 4. Data order and noise: each rank its own noise stream, all saved in checkpoints.
         self.local_batch = t.batch_size // self.dist.world_size
@@ -196,16 +230,31 @@ class Trainer:
         scaler.step(opt)
         scaler.update()
 
+    def _augmented(self, x: torch.Tensor) -> torch.Tensor:
+        """What D sees: ``x`` through the augmentation pipeline (unchanged without one)."""
+        return x if self.augment is None else self._to_memory_format(self.augment(x, self.noise))
+
+    def _adapt_augmentation(self, real_score: torch.Tensor) -> dict[str, torch.Tensor]:
+        """ADA: collect sign(D(real)); every ``augment.interval`` D steps move p (all ranks alike)."""
+        if not isinstance(self.augment, AdaptiveAugment):
+            return {}
+        self.augment.accumulate(real_score.detach().float())
+        self._ada_steps += 1
+        interval = self.cfg.augment.interval
+        if self._ada_steps % interval == 0:
+            self.augment.update(interval * self.cfg.train.batch_size, self.dist)
+        return {"augment_p": torch.tensor(self.augment.p)}
+
     def discriminator_step(self, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """One D update on a real batch and a fresh fake batch."""
+        """One D update on a real batch and a fresh fake batch (both augmented alike)."""
         real = self._to_memory_format(real)
         z, fake_y = self._sample_inputs(real.shape[0])
         cond_real = labels if self.num_classes else None
         with torch.no_grad(), self._autocast():
             fake = self.G(z, fake_y)
         with self._autocast():
-            real_score, real_aux = self.D(real, cond_real)
-            fake_score, fake_aux = self.D(fake, fake_y)
+            real_score, real_aux = self.D(self._augmented(real), cond_real)
+            fake_score, fake_aux = self.D(self._augmented(fake), fake_y)
             loss = self.loss.d_loss(real_score, fake_score)
             loss = loss + self._aux_loss(real_aux, cond_real) + self._aux_loss(fake_aux, fake_y)
         if self.loss.needs_gradient_penalty:
@@ -213,8 +262,10 @@ class Trainer:
             gp = gradient_penalty(lambda x: self.D(x, cond_real)[0], real, fake.float(), generator=self.noise)
             loss = loss + self.cfg.loss.gp_weight * gp
         self._optimize(loss, self.D, self.d_opt, self.d_scaler)
-        return {"loss_d": loss.detach(), "d_real": real_score.detach().float().mean(),
-                "d_fake": fake_score.detach().float().mean()}
+        stats = {"loss_d": loss.detach(), "d_real": real_score.detach().float().mean(),
+                 "d_fake": fake_score.detach().float().mean()}
+        stats.update(self._adapt_augmentation(real_score))
+        return stats
 
     def regularize(self, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Lazy R1 (Mescheder et al. 2018; lazy form from Karras et al. 2020):
@@ -222,9 +273,21 @@ class Trainer:
         lcfg = self.cfg.loss
         cond = labels if self.num_classes else None
         # Penalties are second-order: kept in fp32 whatever the training precision.
-        penalty = r1_penalty(lambda x: self.D(x, cond)[0], self._to_memory_format(real))
-        self._optimize(penalty * (lcfg.r1_gamma / 2 * lcfg.r1_interval), self.D, self.d_opt, self.d_scaler)
+        # With augmentation, R1 is taken on what D sees: augmented reals (Karras et al. 2020).
+        penalty = r1_penalty(lambda x: self.D(x, cond)[0], self._augmented(self._to_memory_format(real)).detach())
+        self._optimize(penalty * (self.r1_gamma / 2 * lcfg.r1_interval), self.D, self.d_opt, self.d_scaler)
         return {"r1": penalty.detach()}
+
+    def regularize_generator(self) -> dict[str, torch.Tensor]:
+        """Lazy path-length regularization (Karras et al. 2020, eq. 4) every ``pl_interval``
+        steps on a smaller batch, scaled by the interval; see :func:`path_length_penalty`."""
+        lcfg = self.cfg.loss
+        n = max(1, self.local_batch // lcfg.pl_batch_shrink)
+        z, y = self._sample_inputs(n)
+        penalty, self.pl_mean = path_length_penalty(self.G, z, y, self.pl_mean, decay=lcfg.pl_decay,
+                                                    generator_rng=self.noise)
+        self._optimize(penalty * (lcfg.pl_weight * lcfg.pl_interval), self.G, self.g_opt, self.g_scaler)
+        return {"pl": penalty.detach(), "pl_mean": self.pl_mean.detach()}
 
     def generator_step(self) -> dict[str, torch.Tensor]:
         """One G update through a frozen D."""
@@ -233,7 +296,7 @@ class Trainer:
         try:
             with self._autocast():
                 fake = self.G(z, y)
-                score, aux = self.D(fake, y)
+                score, aux = self.D(self._augmented(fake), y)
                 loss = self.loss.g_loss(score) + self._aux_loss(aux, y)
             self._optimize(loss, self.G, self.g_opt, self.g_scaler)
         finally:
@@ -265,9 +328,11 @@ class Trainer:
             real, labels = self.loader.next()
             stats.update(self.discriminator_step(real, labels))
         lcfg = self.cfg.loss
-        if lcfg.r1_gamma > 0 and self.step % lcfg.r1_interval == 0:
+        if self.r1_gamma > 0 and self.step % lcfg.r1_interval == 0:
             stats.update(self.regularize(real, labels))
         stats.update(self.generator_step())
+        if lcfg.pl_weight > 0 and self.step % lcfg.pl_interval == 0:
+            stats.update(self.regularize_generator())
         self.update_ema()
         self.step += 1
         self.images += self.cfg.train.batch_size * self.cfg.train.d_steps
@@ -285,8 +350,15 @@ class Trainer:
         entry["grad_norm_d"] = self._grad_norm(self.D)
         entry["grad_norm_g"] = self._grad_norm(self.G)
         entry["img_per_s"] = images / elapsed if elapsed > 0 else 0.0
+        if isinstance(self.augment, AdaptiveAugment) and math.isfinite(self.augment.last_rt):
+            entry["ada_rt"] = self.augment.last_rt
         entry["time"] = round(time.time(), 3)
         self.logger.record(entry)
+        if self.health is not None:
+            numbers = {k: v for k, v in entry.items() if k in hm.SPIKE_KEYS or k in ("d_real", "d_fake")}
+            if self.cfg.loss.name == "wgan-gp":  # a Wasserstein estimate has no fixed scale to compare d_gap with
+                numbers.pop("d_real", None), numbers.pop("d_fake", None)
+            self.handle_health(self.health.observe_log(self.step, entry["kimg"], numbers))
 
     @torch.no_grad()
     def sample(self) -> Path | None:
@@ -333,6 +405,11 @@ class Trainer:
                           "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
             "python_rng": {"version": py_state[0], "state": list(py_state[1]), "gauss": py_state[2]},
             "world_size": self.dist.world_size,
+            "pl_mean": self.pl_mean.detach().cpu(),
+            "ada_steps": self._ada_steps,
+            "augment": self.augment.state_dict() if isinstance(self.augment, AdaptiveAugment) else {},
+            "health": json.dumps(self.health.state_dict()) if self.health is not None else "",
+            "retries": self.retries,
         }
 
     def snapshot(self) -> Path | None:
@@ -379,6 +456,8 @@ class Trainer:
             entry["skipped"] = result.skipped
         self.logger.record(entry)
         fid = result.metrics.get("fid")
+        if fid is not None and self.health is not None:
+            self.handle_health(self.health.observe_eval(self.step, entry["kimg"], fid), collective=False)
         if fid is not None and fid < self.best_fid:
             self.best_fid = fid
             ckpt.write_named_checkpoint(
@@ -391,6 +470,18 @@ class Trainer:
 
     def _load_latest(self) -> None:
         path = ckpt.latest_checkpoint(self.run_dir)
+        state = self._load_from(path)
+        try:
+            self.retries = int(state["retries"])
+            if self.health is not None and state["health"]:
+                self.health.load_state_dict(json.loads(state["health"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise GanforgeError(f"trainer state in '{path}' is incomplete or damaged ({type(err).__name__}: {err})") from None
+        self._apply_knobs()
+        self.last_good = path
+
+    def _load_from(self, path: Path) -> dict[str, Any]:
+        """Load networks and the training state of a checkpoint folder; returns the raw state."""
         ckpt.load_into(self.G, path / ckpt.G_FILE)
         ckpt.load_into(self.G_ema, path / ckpt.G_EMA_FILE)
         ckpt.load_into(self.D, path / ckpt.D_FILE)
@@ -412,15 +503,166 @@ class Trainer:
             np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
             p = state["python_rng"]
             random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+            self.pl_mean = state["pl_mean"].to(self.device)
+            self._ada_steps = int(state["ada_steps"])
+            if isinstance(self.augment, AdaptiveAugment):
+                self.augment.load_state_dict(state["augment"])
         except (KeyError, TypeError, ValueError) as err:
             raise GanforgeError(f"trainer state in '{path}' is incomplete or damaged ({type(err).__name__}: {err})") from None
-        self.last_good = path
+        return state
 
-    def _diverged(self, what: str) -> None:
+    # --------------------------------------------------------------------------------- health
+
+    def _apply_knobs(self) -> None:
+        """Set learning rates, R1 weight and the augmentation floor for ``self.retries``."""
+        knobs = self.recovery.knobs(self.retries)
+        t = self.cfg.train
+        for opt, lr in ((self.g_opt, t.g_lr * knobs["g_lr_factor"]), (self.d_opt, t.d_lr * knobs["d_lr_factor"])):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        self.r1_gamma = knobs["r1_gamma"]
+        if isinstance(self.augment, AdaptiveAugment):
+            self.augment.min_p = min(1.0, knobs["augment_p_floor"])
+
+    def _health_files(self) -> dict[str, Any]:
+        return {ckpt.G_FILE: self.G, ckpt.G_EMA_FILE: self.G_ema, ckpt.D_FILE: self.D, ckpt.STATE_FILE: self._trainer_state()}
+
+    def mark_healthy(self) -> None:
+        """Write ``checkpoints/healthy`` (rank 0): the state the recover policy rolls back to.
+
+        Written when a health check passes with no event since the previous one, so a
+        checkpoint taken while a problem was building is never the rollback target.
+        """
+        if self.health is None or self.cfg.health.policy != "recover":
+            return
+        if self._unconfirmed_events:
+            self._unconfirmed_events = False
+            return
+        if self.dist.is_main and self._weights_finite():
+            ckpt.write_named_checkpoint(self.run_dir, HEALTHY, self._health_files(),
+                                        info={"step": self.step, "kimg": round(self.images / 1000, 3)})
+        self.dist.barrier()
+
+    def _build_probe(self) -> dict[str, Any]:
+        """Fixed probe latents, the real data's diversity (the reference) and a class oracle."""
+        hcfg, t = self.cfg.health, self.cfg.train
+        n = hcfg.probe_size
+        z = sampling.latents(t.seed + 4242, n, self.latent_dim).to(self.device)
+        y = sampling.class_labels(n, self.num_classes).to(self.device) if self.num_classes else None
+        pick = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(t.seed + 4242))[:n]
+        real = self.dataset.data[pick]
+        real = real.float().mul(2.0 / 255.0).sub(1.0) if self.dataset.kind == "image" else real.float()
+        self.health.set_reference(hm.mean_pairwise_distance(hm.probe_features(real)))
+        oracle = None
+        if self.cfg.data.dataset in ("ring8", "grid25"):
+            from ..data.toy import toy_mixture
+
+            means = toy_mixture(self.cfg.data.dataset)[0]
+            oracle = lambda out: (hm.nearest_mode(out.float().cpu(), means), len(means))  # noqa: E731
+        elif self.cfg.data.dataset == "fashion-mnist" and self.dataset.sample_shape[0] == 1:
+            from ..data.transforms import resize_uint8
+            from ..images import to_uint8_tensor
+            from ..metrics.classifier import load_classifier, predict
+
+            classifier = load_classifier()[0]
+
+            def oracle(out: torch.Tensor):
+                images = resize_uint8(to_uint8_tensor(out.cpu()), 32)
+                return predict(classifier, images)[1].argmax(1), 10
+        return {"z": z, "y": y, "oracle": oracle}
+
+    @torch.no_grad()
+    def probe(self) -> list[hm.HealthEvent]:
+        """Diversity of G_ema on the fixed probe latents. Every rank probes (G_ema is identical
+        on all ranks, so all reach the same verdict)."""
+        if self.health is None:
+            return []
+        if self._probe is None:
+            self._probe = self._build_probe()
+        pr = self._probe
+        with torch.random.fork_rng(devices=[]):
+            sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
+            out = torch.cat([self.G_ema(z, None if pr["y"] is None else pr["y"][i : i + 256])
+                             for i, z in zip(range(0, len(pr["z"]), 256), pr["z"].split(256))])
+        diversity = hm.mean_pairwise_distance(hm.probe_features(out.float()))
+        entropy = None
+        if pr["oracle"] is not None:
+            labels, k = pr["oracle"](out)
+            entropy = hm.normalized_entropy(labels, k)
+        record = {"event": "probe", "step": self.step, "kimg": round(self.images / 1000, 3),
+                  "diversity": diversity, "diversity_ratio": diversity / self.health.reference}
+        if entropy is not None:
+            record["class_entropy"] = entropy
+        self.logger.record(record)
+        return self.health.observe_probe(self.step, record["kimg"], diversity, entropy)
+
+    def handle_health(self, events: list[hm.HealthEvent], *, collective: bool = True) -> bool:
+        """Log and show ``events``; under ``recover``, roll back and change knobs.
+
+        Returns True when training was rolled back. With several ranks, ``collective``
+        calls (made at the same step on every rank) roll back all ranks when any rank asks.
+        """
+        for event in events:
+            self.health_events.append(event)
+            self.logger.record(event.to_record())
+            self.logger.message(f"health: {event.message}")
+        if events:
+            self._unconfirmed_events = True
+        actionable = [e for e in events if e.severe or e.kind == hm.STALL]
+        if self.cfg.health.policy != "recover":
+            divergence = [e for e in events if e.kind == hm.DIVERGENCE]
+            if divergence:
+                self._diverged(message=divergence[0].message)
+            return False
+        if self.dist.enabled:
+            if not collective:
+                return False  # a rank-0-only check (periodic FID) cannot move the other ranks
+            if self.dist.all_agree(not actionable, self.device):
+                return False
+        elif not actionable:
+            return False
+        self.recover(actionable)
+        return True
+
+    def recover(self, events: list[hm.HealthEvent]) -> None:
+        """Roll back to ``checkpoints/healthy``, apply the next retry's knobs, re-seed the noise."""
+        if not events:
+            return
+        target = self.run_dir / ckpt.CHECKPOINT_DIR / HEALTHY
+        diagnosis = self.recovery.diagnosis(self.health_events)
+        if self.recovery.exhausted(self.retries) or not (target / ckpt.STATE_FILE).is_file():
+            if self.recovery.exhausted(self.retries):
+                why = f"{self.retries} rollbacks did not help" if self.retries else "health.max_retries is 0"
+            else:
+                why = "no healthy checkpoint to roll back to yet"
+            self.logger.record({"event": "health_stop", "step": self.step, "reason": why, "diagnosis": diagnosis})
+            raise TrainingUnhealthy(f"training stopped at step {self.step}: {why}. {diagnosis}")
+        before = self.step
+        self.retries += 1
+        retries = self.retries
+        self._load_from(target)
+        self.retries = retries  # the checkpoint's count is older than this rollback
+        self._apply_knobs()
+        # A replay with the same noise could walk into the same failure: a new noise stream per retry.
+        self.noise.manual_seed(self.cfg.train.seed * 7919 + 1 + self.dist.rank + 1_000_003 * retries)
+        self.health.reset()
+        self._unconfirmed_events = False
+        knobs = self.recovery.knobs(retries)
+        action = {"event": "health_action", "action": "rollback", "step": before, "to_step": self.step,
+                  "kimg": round(self.images / 1000, 3), "retry": retries, "knobs": knobs,
+                  "kinds": sorted({e.kind for e in events})}
+        self.logger.record(action)
+        self.logger.message(
+            f"health: rolled back from step {before} to step {self.step} (retry {retries}/{self.cfg.health.max_retries}); "
+            f"learning rates x{knobs['g_lr_factor']:g}, R1 {knobs['r1_gamma']:g}, augmentation floor {knobs['augment_p_floor']:g}"
+        )
+
+    def _diverged(self, what: str = "", *, message: str | None = None) -> None:
         where = f"last good checkpoint: {self.last_good}" if self.last_good else "no checkpoint was written yet"
+        message = message.rstrip(".") if message else f"{what} became NaN or infinite at step {self.step} (kimg {self.images / 1000:.1f})"
         raise TrainingDiverged(
-            f"{what} became NaN or infinite at step {self.step} (kimg {self.images / 1000:.1f}); {where}; "
-            "lower train.g_lr / train.d_lr or raise loss.r1_gamma, then resume or restart"
+            f"{message}; {where}; lower train.g_lr / train.d_lr or raise loss.r1_gamma, then resume or restart "
+            "(health.policy=recover does this automatically)"
         )
 
     # ----------------------------------------------------------------------------------- loop
@@ -431,6 +673,7 @@ class Trainer:
         t = self.cfg.train
         sample_every, snap_every = int(t.sample_every_kimg * 1000), int(t.snapshot_every_kimg * 1000)
         eval_every = int(t.eval_every_kimg * 1000)
+        probe_every = int(self.cfg.health.probe_every_kimg * 1000) if self.health is not None else 0
         sums: dict[str, torch.Tensor] = {}
         count, t_log, img_log = 0, time.perf_counter(), self.images
         while self.images < until_images:
@@ -438,7 +681,15 @@ class Trainer:
             stats = self.train_step()
             losses = torch.stack([stats["loss_d"].float(), stats["loss_g"].float()])
             if not bool(torch.isfinite(losses).all()):
-                self._diverged("the D loss" if not torch.isfinite(losses[0]) else "the G loss")
+                what = "the D loss" if not torch.isfinite(losses[0]) else "the G loss"
+                if self.health is None:
+                    self._diverged(what)
+                event = hm.HealthEvent(hm.DIVERGENCE, self.step, round(self.images / 1000, 3),
+                                       f"{what} became NaN or infinite at step {self.step} (kimg {self.images / 1000:.1f})",
+                                       {"loss_d": float(losses[0]), "loss_g": float(losses[1])})
+                self.handle_health([event])  # warn: raises; recover: rolls back (or raises when out of retries)
+                sums, count, t_log, img_log = {}, 0, time.perf_counter(), self.images
+                continue
             for k, v in stats.items():
                 sums[k] = sums[k] + v.float() if k in sums else v.float()
             count += 1
@@ -451,13 +702,19 @@ class Trainer:
                 self.sample()
             if before // snap_every != self.images // snap_every and self.images < self.total_images:
                 self.snapshot()
+                if not probe_every:  # without probes, a snapshot after a quiet stretch is the healthy state
+                    self.mark_healthy()
             if eval_every and before // eval_every != self.images // eval_every:
                 self.evaluate()
+            if probe_every and before // probe_every != self.images // probe_every:
+                if not self.handle_health(self.probe()):
+                    self.mark_healthy()
 
     def fit(self) -> Path:
         """Train until ``train.kimg``; returns the run folder. Ctrl-C saves a checkpoint."""
         if self.step == 0:
             self.sample()
+            self.mark_healthy()  # recover policy: the untrained state is the first rollback target
         try:
             self.run_steps(self.total_images)
             self.sample()

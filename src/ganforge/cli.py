@@ -526,7 +526,7 @@ def project_cmd(model: str, image: str, space: str | None, steps: int, lr: float
 
 
 def main() -> None:
-    from .training import TrainingDiverged
+    from .training import TrainingDiverged, TrainingUnhealthy
 
     try:
         cli.main(standalone_mode=False)
@@ -536,7 +536,7 @@ def main() -> None:
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)
-    except TrainingDiverged as err:
+    except (TrainingDiverged, TrainingUnhealthy) as err:
         click.echo(f"error: training stopped: {err}", err=True)
         sys.exit(3)
     except GanforgeError as err:

@@ -114,7 +114,7 @@ def interpolate(
     Returns:
         uint8 (F, H, W, C), ``F = (len(seeds) - 1) * (steps + 1) + 1``. Frame
         ``i * (steps + 1)`` is keyframe ``i``, bit for bit ``generate(1, classes, seeds[i], psi)[0]``
-        (for models with a mapping network only at psi=1: here psi acts on w, see docs/latent.md).
+        (psi acts on w for models with a mapping network, on z otherwise, as in ``generate``).
     """
     _require_images(pipe)
     space = _resolve_space(pipe, space, ("z", "w"))

@@ -15,6 +15,7 @@ from typing import Callable
 from torch import nn
 
 from ..config import FamilyConfig
+from ..errors import GanforgeError
 from ..registry import Registry
 
 
@@ -33,6 +34,16 @@ def register_model(family: ModelFamily) -> ModelFamily:
     return MODELS.register(family.name, family)
 
 
+def square_image_shape(cfg: FamilyConfig) -> tuple[int, int]:
+    """``(channels, resolution)`` of a family config's square image data; a user error otherwise."""
+    shape = cfg.output_shape
+    if shape is None or len(shape) != 3 or shape[1] != shape[2]:
+        raise GanforgeError(
+            f"{cfg.family} needs square images (C, H, W), got data of shape {shape}; use model.family=mlp for vectors"
+        )
+    return shape[0], shape[1]
+
+
 def build_generator(cfg: FamilyConfig) -> nn.Module:
     return MODELS.get(cfg.family).build_generator(cfg)
 
@@ -43,4 +54,4 @@ def build_discriminator(cfg: FamilyConfig) -> nn.Module:
 
 from . import dcgan, mlp, stylegan  # noqa: E402,F401  (registers the built-in families)
 
-__all__ = ["MODELS", "ModelFamily", "build_discriminator", "build_generator", "register_model"]
+__all__ = ["MODELS", "ModelFamily", "build_discriminator", "build_generator", "register_model", "square_image_shape"]

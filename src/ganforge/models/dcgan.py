@@ -17,7 +17,7 @@ from torch import nn
 
 from ..config import FamilyConfig
 from ..errors import GanforgeError
-from . import ModelFamily, register_model
+from . import ModelFamily, register_model, square_image_shape
 from .layers import ConditionalBatchNorm, DiscriminatorHead, MinibatchStd, init_weights, maybe_sn, pack_samples
 
 # resolution -> (start size, number of 2x up/down-sampling blocks)
@@ -109,16 +109,8 @@ class Discriminator(nn.Module):
         return self.head(self.features(h.flatten(1)), labels)
 
 
-def _shape(cfg: DCGANConfig) -> tuple[int, int]:
-    if cfg.output_shape is None or len(cfg.output_shape) != 3 or cfg.output_shape[1] != cfg.output_shape[2]:
-        raise GanforgeError(
-            f"dcgan needs square images (C, H, W), got data of shape {cfg.output_shape}; use model.family=mlp for vectors"
-        )
-    return cfg.output_shape[0], cfg.output_shape[1]
-
-
 def _generator(cfg: DCGANConfig) -> Generator:
-    channels, res = _shape(cfg)
+    channels, res = square_image_shape(cfg)
     return Generator(
         latent_dim=cfg.latent_dim, resolution=res, channels=channels, width=cfg.width,
         num_classes=cfg.num_classes if cfg.conditional else 0,
@@ -126,7 +118,7 @@ def _generator(cfg: DCGANConfig) -> Generator:
 
 
 def _discriminator(cfg: DCGANConfig) -> Discriminator:
-    channels, res = _shape(cfg)
+    channels, res = square_image_shape(cfg)
     return Discriminator(
         resolution=res, channels=channels, width=cfg.width,
         num_classes=cfg.num_classes if cfg.conditional else 0, conditioning=cfg.d_conditioning,

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..config import FamilyConfig
 from ..errors import GanforgeError
-from . import ModelFamily, register_model
+from . import ModelFamily, register_model, square_image_shape
 from .layers import (
     DiscriminatorHead,
     EqualConv2d,
@@ -472,16 +472,8 @@ class Discriminator(nn.Module):
 
 
 # ---------------------------------------------------------------------------------- builders
-def _shape(cfg: StyleGANConfig) -> tuple[int, int]:
-    if cfg.output_shape is None or len(cfg.output_shape) != 3 or cfg.output_shape[1] != cfg.output_shape[2]:
-        raise GanforgeError(
-            f"stylegan needs square images (C, H, W), got data of shape {cfg.output_shape}; use model.family=mlp for vectors"
-        )
-    return cfg.output_shape[0], cfg.output_shape[1]
-
-
 def _generator(cfg: StyleGANConfig) -> Generator:
-    channels, res = _shape(cfg)
+    channels, res = square_image_shape(cfg)
     return Generator(
         latent_dim=cfg.latent_dim, w_dim=cfg.w_dim, mapping_layers=cfg.mapping_layers, resolution=res,
         channels=channels, width=cfg.width, max_channels=cfg.max_channels,
@@ -491,7 +483,7 @@ def _generator(cfg: StyleGANConfig) -> Generator:
 
 
 def _discriminator(cfg: StyleGANConfig) -> Discriminator:
-    channels, res = _shape(cfg)
+    channels, res = square_image_shape(cfg)
     return Discriminator(
         resolution=res, channels=channels, width=cfg.width, max_channels=cfg.max_channels,
         num_classes=cfg.num_classes if cfg.conditional else 0, conditioning=cfg.d_conditioning,

@@ -1,5 +1,5 @@
-"""Training: the Trainer, checkpoints, logging and data parallelism."""
+"""Training: the Trainer, augmentation, the health monitor, checkpoints, logging and data parallelism."""
 
-from .trainer import Trainer, TrainingDiverged
+from .trainer import Trainer, TrainingDiverged, TrainingUnhealthy
 
-__all__ = ["Trainer", "TrainingDiverged"]
+__all__ = ["Trainer", "TrainingDiverged", "TrainingUnhealthy"]

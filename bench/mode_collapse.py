@@ -1,0 +1,187 @@
+"""Mode-collapse benchmark: PacGAN's protocol on the 2D ring and grid and on Stacked Fashion-MNIST.
+
+    python bench/mode_collapse.py [--seeds 10] [--only ring8,grid25,stacked] [--jobs 2]
+                                  [--kimg-scale 1.0] [--out bench-out/mode-collapse]
+
+For each benchmark, a plain GAN baseline and ganforge's stabilized configuration (the
+defaults of ``configs/toy-ring8.yaml``, ``configs/toy-grid25.yaml`` and
+``configs/stacked-fashion.yaml``) are trained from ``--seeds`` seeds with the real Trainer,
+then scored with ``ganforge.metrics.evaluate`` exactly as ``ganforge eval --metrics modes``
+does (Lin et al. 2018, "PacGAN", section 5: 2,500 samples for the 2D mixtures, a sample is
+high quality within 3 sigma of its nearest mode; 26,000 samples for the stacked data, each
+channel classified by fashion-cnn, modes = distinct class triples).
+
+The table gives mean and standard error over seeds in PacGAN's format, beside PacGAN's
+published rows (Lin et al. 2018, tables 2 and 3). The last line is machine-readable:
+``targets_met: K/N``. Runs are independent processes (``--jobs`` at a time, one thread each);
+per-run results are cached as JSON in ``--out``, so an interrupted benchmark continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+# Published rows (Lin et al. 2018, PacGAN, tables 2 and 3): modes, % high quality, reverse KL.
+PUBLISHED = {
+    "grid25": [("GAN (PacGAN paper)", 17.3, 94.8, 0.70), ("PacGAN4 (PacGAN paper)", 24.8, 93.6, 0.04)],
+    "ring8": [("GAN (PacGAN paper)", 6.3, 98.2, 0.45), ("PacGAN2 (PacGAN paper)", 7.9, 95.6, 0.07)],
+    "stacked": [("DCGAN (PacGAN paper, Stacked MNIST)", 99.0, None, 3.4),
+                ("PacDCGAN2 (PacGAN paper, Stacked MNIST)", 1000.0, None, 0.06)],
+}
+
+# Targets of ganforge's stabilized configuration (issue 4): (metric, comparison, value).
+TARGETS = {
+    "grid25": [("modes", ">=", 25.0), ("high_quality", ">=", 0.97), ("reverse_kl", "<=", 0.02)],
+    "ring8": [("modes", ">=", 8.0), ("high_quality", ">=", 0.98)],
+    "stacked": [("modes", ">=", 990.0), ("kl_to_uniform", "<=", 0.1)],
+}
+
+PRESETS = {"grid25": "toy-grid25", "ring8": "toy-ring8", "stacked": "stacked-fashion"}
+
+# The plain GAN of PacGAN's experiments in ganforge terms: G and D MLPs of 4 x 400 units,
+# 2D latent, no packing, no regularization, Adam 1e-4, batch 100, no weight averaging.
+BASELINE = {
+    "grid25": ["model.pack=1", "model.latent_dim=2", "model.width=400", "model.depth=4", "model.minibatch_std=false",
+               "loss.name=nonsaturating", "loss.r1_gamma=0", "train.g_lr=0.0001", "train.d_lr=0.0001",
+               "train.batch_size=100", "train.ema_halflife_kimg=0", "augment.kind=none"],
+    "stacked": ["model.pack=1", "model.minibatch_std=false", "loss.r1_gamma=0", "augment.kind=none"],
+}
+BASELINE["ring8"] = BASELINE["grid25"]
+
+
+@dataclass(frozen=True)
+class Job:
+    bench: str
+    variant: str  # baseline | stabilized
+    seed: int
+    kimg_scale: float
+    out: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.bench}-{self.variant}-seed{self.seed}"
+
+
+def run_job(job: Job) -> dict:
+    """Train one model and score it; cached in ``out/<name>.json``."""
+    cached = Path(job.out) / f"{job.name}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    import torch
+
+    torch.set_num_threads(1)
+    from ganforge.config import load_config
+    from ganforge.metrics.evaluate import evaluate
+    from ganforge.pipeline import GeneratorPipeline
+    from ganforge.training import Trainer
+
+    overrides = list(BASELINE[job.bench]) if job.variant == "baseline" else []
+    cfg = load_config(ROOT / "configs" / f"{PRESETS[job.bench]}.yaml", overrides + [f"train.seed={job.seed}", "train.threads=1"])
+    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"kimg": cfg.train.kimg * job.kimg_scale})})
+    run_dir = Path(job.out) / "runs" / job.name
+    shutil.rmtree(run_dir, ignore_errors=True)
+    start = time.perf_counter()
+    Trainer(cfg, run_dir, quiet=True).fit()
+    seconds = time.perf_counter() - start
+    pipe = GeneratorPipeline.from_run(run_dir)
+    result = evaluate(pipe, metrics=["modes"], n=2500, floors=False)
+    row = {"job": job.name, "bench": job.bench, "variant": job.variant, "seed": job.seed, "kimg": cfg.train.kimg,
+           "train_seconds": round(seconds, 1), **result.metrics}
+    cached.write_text(json.dumps(row) + "\n")
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # keep log and samples, drop weights
+    return row
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, float("nan")
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var / n)
+
+
+def fmt(mean: float | None, se: float | None = None, *, scale: float = 1.0, digits: int = 1) -> str:
+    if mean is None:
+        return "-"
+    text = f"{mean * scale:.{digits}f}"
+    return text if se is None or math.isnan(se) else f"{text} ± {se * scale:.{digits}f}"
+
+
+def table(bench: str, rows: list[dict]) -> tuple[list[str], int, int]:
+    """Lines of one benchmark's table, and (targets met, targets checked)."""
+    kl_key = "kl_to_uniform" if bench == "stacked" else "reverse_kl"
+    lines = [f"## {bench}", "", "| model | modes | % high quality | " + ("KL to uniform" if bench == "stacked" else "reverse KL") + " | seeds |",
+             "|---|---|---|---|---|"]
+    for name, modes, hq, kl in PUBLISHED[bench]:
+        lines.append(f"| {name} | {modes} | {'-' if hq is None else hq} | {kl} | |")
+    met = checked = 0
+    for variant in ("baseline", "stabilized"):
+        got = [r for r in rows if r["bench"] == bench and r["variant"] == variant]
+        if not got:
+            continue
+        modes = mean_se([r["modes"] for r in got])
+        hq = mean_se([r["high_quality"] for r in got]) if "high_quality" in got[0] else None
+        kl = mean_se([r[kl_key] for r in got])
+        label = "ganforge plain GAN" if variant == "baseline" else "ganforge stabilized (preset default)"
+        lines.append(f"| {label} | {fmt(*modes)} | {fmt(*hq, scale=100) if hq else '-'} | {fmt(*kl, digits=3)} | {len(got)} |")
+        if variant == "stabilized":
+            means = {"modes": modes[0], kl_key: kl[0]}
+            if hq:
+                means["high_quality"] = hq[0]
+            for key, op, value in TARGETS[bench]:
+                ok = means[key] >= value if op == ">=" else means[key] <= value
+                met += ok
+                checked += 1
+                lines.append(f"|   target {key} {op} {value} | {'met' if ok else 'NOT met'} ({means[key]:.4g}) | | | |")
+    return lines + [""], met, checked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10, help="seeds per configuration (PacGAN: 10)")
+    parser.add_argument("--only", default="ring8,grid25,stacked", help="comma-separated: ring8, grid25, stacked")
+    parser.add_argument("--variants", default="baseline,stabilized", help="comma-separated: baseline, stabilized")
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one CPU thread each)")
+    parser.add_argument("--kimg-scale", type=float, default=1.0, help="multiply every preset's train.kimg (quick looks)")
+    parser.add_argument("--out", type=Path, default=Path("bench-out/mode-collapse"), help="results cache and run folders")
+    args = parser.parse_args()
+    benches = [b.strip() for b in args.only.split(",") if b.strip()]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [b for b in benches if b not in PRESETS] + [v for v in variants if v not in ("baseline", "stabilized")]
+    if unknown:
+        parser.error(f"unknown benchmark or variant {unknown}; accepted: {', '.join(PRESETS)} / baseline, stabilized")
+    args.out.mkdir(parents=True, exist_ok=True)
+    jobs = [Job(b, v, s, args.kimg_scale, str(args.out)) for b in benches for v in variants for s in range(args.seeds)]
+    start = time.perf_counter()
+    rows = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for i, row in enumerate(pool.map(run_job, jobs), 1):
+            rows.append(row)
+            print(f"[{i}/{len(jobs)}] {row['job']}: modes {row['modes']}"
+                  + (f", high quality {100 * row['high_quality']:.1f}%" if "high_quality" in row else "")
+                  + f" ({row['train_seconds']} s)", file=sys.stderr, flush=True)
+    met = checked = 0
+    print(f"machine: {platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores; "
+          f"{args.seeds} seeds; kimg scale {args.kimg_scale}; {time.perf_counter() - start:.0f} s\n")
+    for bench in benches:
+        lines, m, c = table(bench, rows)
+        print("\n".join(lines))
+        met, checked = met + m, checked + c
+    print(f"targets_met: {met}/{checked}")
+
+
+if __name__ == "__main__":
+    main()

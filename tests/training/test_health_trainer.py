@@ -168,3 +168,17 @@ def test_health_events_appear_in_the_evaluation_report(tmp_path):
     _, html = write_eval_outputs(tmp_path / "eval", pipe, result, run_dir=tmp_path / "run")
     text = html.read_text()
     assert "health" in text and "rollback" in text
+
+
+def test_conditional_probe_measures_diversity_within_classes():
+    from ganforge.training.trainer import _diversity
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    # One picture per class: varied across classes, collapsed within each.
+    per_class = torch.rand(2, 1, 8, 8, generator=g) * 2 - 1
+    collapsed = per_class[labels]
+    varied = torch.rand(6, 1, 8, 8, generator=g) * 2 - 1
+    assert _diversity(collapsed, None, 0) > 0
+    assert _diversity(collapsed, labels, 2) == 0.0
+    assert _diversity(varied, labels, 2) > 0.5

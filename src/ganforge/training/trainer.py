@@ -549,10 +549,16 @@ class Trainer:
         n = hcfg.probe_size
         z = sampling.latents(t.seed + 4242, n, self.latent_dim).to(self.device)
         y = sampling.class_labels(n, self.num_classes).to(self.device) if self.num_classes else None
-        pick = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(t.seed + 4242))[:n]
+        order = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(t.seed + 4242))
+        if self.num_classes:  # the same number of real images per class as the probe has latents
+            labels = self.dataset.labels[order]
+            pick = torch.cat([order[labels == k][: int((y == k).sum())] for k in range(self.num_classes)])
+            real_y = self.dataset.labels[pick].to(self.device)
+        else:
+            pick, real_y = order[:n], None
         real = self.dataset.data[pick]
         real = real.float().mul(2.0 / 255.0).sub(1.0) if self.dataset.kind == "image" else real.float()
-        self.health.set_reference(hm.mean_pairwise_distance(hm.probe_features(real)))
+        self.health.set_reference(_diversity(real, real_y, self.num_classes))
         oracle = None
         if self.cfg.data.dataset in ("ring8", "grid25"):
             from ..data.toy import toy_mixture
@@ -584,7 +590,7 @@ class Trainer:
             sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
             out = torch.cat([self.G_ema(z, None if pr["y"] is None else pr["y"][i : i + 256])
                              for i, z in zip(range(0, len(pr["z"]), 256), pr["z"].split(256))])
-        diversity = hm.mean_pairwise_distance(hm.probe_features(out.float()))
+        diversity = _diversity(out.float(), pr["y"], self.num_classes)
         entropy = None
         if pr["oracle"] is not None:
             labels, k = pr["oracle"](out)
@@ -727,6 +733,18 @@ class Trainer:
         finally:
             self.logger.close()
         return self.run_dir
+
+
+def _diversity(x: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> float:
+    """Mean pairwise distance of probe features; for conditional models the mean over classes
+    of the distance *within* each class, so a G that draws one picture per class (and so
+    still looks varied across classes) counts as collapsed."""
+    features = hm.probe_features(x.cpu())
+    if not num_classes or labels is None:
+        return hm.mean_pairwise_distance(features)
+    labels = labels.cpu()
+    per_class = [hm.mean_pairwise_distance(features[labels == k]) for k in range(num_classes) if (labels == k).sum() > 1]
+    return sum(per_class) / len(per_class)
 
 
 def _read_best_fid(run_dir: Path) -> float:

@@ -13,7 +13,7 @@ channel classified by fashion-cnn, modes = distinct class triples).
 
 The table gives mean and standard error over seeds in PacGAN's format, beside PacGAN's
 published rows (Lin et al. 2018, tables 2 and 3). The last line is machine-readable:
-``targets_met: K/N``. Runs are independent processes (``--jobs`` at a time, one thread each);
+``targets_met: K/N``. Runs are independent processes (``--jobs`` at a time, ``--threads`` each);
 per-run results are cached as JSON in ``--out``, so an interrupted benchmark continues.
 """
 
@@ -68,6 +68,7 @@ class Job:
     seed: int
     kimg_scale: float
     out: str
+    threads: int = 1
 
     @property
     def name(self) -> str:
@@ -81,14 +82,14 @@ def run_job(job: Job) -> dict:
         return json.loads(cached.read_text())
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(job.threads)
     from ganforge.config import load_config
     from ganforge.metrics.evaluate import evaluate
     from ganforge.pipeline import GeneratorPipeline
     from ganforge.training import Trainer
 
     overrides = list(BASELINE[job.bench]) if job.variant == "baseline" else []
-    cfg = load_config(ROOT / "configs" / f"{PRESETS[job.bench]}.yaml", overrides + [f"train.seed={job.seed}", "train.threads=1"])
+    cfg = load_config(ROOT / "configs" / f"{PRESETS[job.bench]}.yaml", overrides + [f"train.seed={job.seed}", f"train.threads={job.threads}"])
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"kimg": cfg.train.kimg * job.kimg_scale})})
     run_dir = Path(job.out) / "runs" / job.name
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -154,7 +155,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="seeds per configuration (PacGAN: 10)")
     parser.add_argument("--only", default="ring8,grid25,stacked", help="comma-separated: ring8, grid25, stacked")
     parser.add_argument("--variants", default="baseline,stabilized", help="comma-separated: baseline, stabilized")
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one CPU thread each)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads per run")
     parser.add_argument("--kimg-scale", type=float, default=1.0, help="multiply every preset's train.kimg (quick looks)")
     parser.add_argument("--out", type=Path, default=Path("bench-out/mode-collapse"), help="results cache and run folders")
     args = parser.parse_args()
@@ -164,7 +166,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark or variant {unknown}; accepted: {', '.join(PRESETS)} / baseline, stabilized")
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = [Job(b, v, s, args.kimg_scale, str(args.out)) for b in benches for v in variants for s in range(args.seeds)]
+    jobs = [Job(b, v, s, args.kimg_scale, str(args.out), args.threads) for b in benches for v in variants for s in range(args.seeds)]
     start = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:

@@ -448,12 +448,6 @@ def load_projection(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
 
 
 # ------------------------------------------------------------------------------------ helpers
-def has_mapping(pipe: GeneratorPipeline) -> bool:
-    """True when the generator splits into ``mapping(z, labels) -> ws`` and ``synthesis(ws)``."""
-    g = pipe.generator
-    return callable(getattr(g, "mapping", None)) and callable(getattr(g, "synthesis", None))
-
-
 def _model_name(pipe: GeneratorPipeline) -> str:
     return f"'{Path(pipe.source).name}'" if pipe.source else f"this {pipe.config.model.family} model"
 
@@ -464,7 +458,7 @@ def _require_images(pipe: GeneratorPipeline) -> None:
 
 
 def _mapping_generator(pipe: GeneratorPipeline) -> torch.nn.Module:
-    if not has_mapping(pipe):
+    if not pipe.style_based:
         raise GanforgeError(f"{_model_name(pipe)} ({pipe.config.model.family}) has no mapping network, "
                             "so it has no w space or style layers; use a stylegan model")
     return pipe.generator
@@ -472,10 +466,10 @@ def _mapping_generator(pipe: GeneratorPipeline) -> torch.nn.Module:
 
 def _resolve_space(pipe: GeneratorPipeline, space: str | None, allowed: tuple[str, ...]) -> str:
     if space is None:
-        return "w" if has_mapping(pipe) else "z"
+        return "w" if pipe.style_based else "z"
     if space not in allowed:
         raise GanforgeError(f"unknown latent space '{space}'; use one of: {', '.join(allowed)}")
-    if space != "z" and not has_mapping(pipe):
+    if space != "z" and not pipe.style_based:
         raise GanforgeError(f"{_model_name(pipe)} ({pipe.config.model.family}) has no mapping network; use --space z")
     return space
 
@@ -528,22 +522,9 @@ def _chunked(fn: Callable[..., torch.Tensor], x: torch.Tensor, labels: torch.Ten
 
 def _synthesize_z(pipe: GeneratorPipeline, z: torch.Tensor, labels: torch.Tensor | None,
                   psi: float = 1.0) -> torch.Tensor:
-    """Images (N, C, H, W) float of latents z, as ``generate`` computes them.
-
-    Truncation ``psi`` scales z towards 0 (``sampling.truncate``), except in models with a
-    mapping network, where it pulls w towards the class's average w (Karras et al. 2019):
-    z is normalised there, so scaling it would change nothing.
-    """
-    g = pipe.generator
-    if has_mapping(pipe):
-        def fn(zc, yc=None):
-            return g(zc, yc, psi=psi)
-    else:
-        z = sampling.truncate(z, psi)
-
-        def fn(zc, yc=None):
-            return g(zc, yc)
-    return _chunked(fn, z, labels, device=pipe.device)
+    """Images (N, C, H, W) float of latents z, as ``generate`` computes them (truncation
+    as in :meth:`GeneratorPipeline.run_generator`)."""
+    return _chunked(lambda zc, yc=None: pipe.run_generator(zc, yc, psi), z, labels, device=pipe.device)
 
 
 def _map(pipe: GeneratorPipeline, z: torch.Tensor, labels: torch.Tensor | None, psi: float) -> torch.Tensor:

@@ -93,7 +93,8 @@ class GeneratorPipeline:
     @property
     def style_based(self) -> bool:
         """True for generators with a mapping network (z -> w), e.g. the stylegan family."""
-        return hasattr(self.generator, "mapping") and hasattr(self.generator, "synthesis")
+        g = self.generator
+        return callable(getattr(g, "mapping", None)) and callable(getattr(g, "synthesis", None))
 
     @property
     def kind(self) -> str:
@@ -159,13 +160,17 @@ class GeneratorPipeline:
                 y = torch.zeros(chunk, dtype=torch.long)
                 y[:m] = labels[start : start + m]
                 y = y.to(self.device)
-            if self.style_based:  # truncation in w, towards the tracked (per-class) average w
-                out = self.generator(z.to(self.device), y, psi=truncation)
-            else:
-                out = self.generator(sampling.truncate(z, truncation).to(self.device), y)
-            outs.append(out[:m].float().cpu())
+            outs.append(self.run_generator(z.to(self.device), y, truncation)[:m].float().cpu())
         shape = tuple(self.config.model.output_shape)
         return (torch.cat(outs) if outs else torch.zeros(0, *shape)), labels
+
+    def run_generator(self, z: torch.Tensor, labels: torch.Tensor | None, truncation: float = 1.0) -> torch.Tensor:
+        """G on latents ``z`` (N, latent_dim) with truncation: in w towards the tracked (per-class)
+        average w for style-based generators (their z is normalised, so scaling it would do
+        nothing), in z towards 0 otherwise."""
+        if self.style_based:
+            return self.generator(z, labels, psi=truncation)
+        return self.generator(sampling.truncate(z, truncation), labels)
 
     def generate(self, n: int, classes=None, seed: int = 0, truncation: float = 1.0) -> np.ndarray:
         """``n`` samples: uint8 images (N, H, W, C) or float32 points (N, D).

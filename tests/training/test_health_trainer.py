@@ -171,7 +171,7 @@ def test_health_events_appear_in_the_evaluation_report(tmp_path):
 
 
 def test_conditional_probe_measures_diversity_within_classes():
-    from ganforge.training.trainer import _diversity
+    from ganforge.training.health import probe_diversity as _diversity
 
     g = torch.Generator().manual_seed(0)
     labels = torch.tensor([0, 0, 0, 1, 1, 1])

@@ -441,6 +441,18 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
     return float(d.sum() / (n * (n - 1)))
 
 
+def probe_diversity(x: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> float:
+    """Mean pairwise distance of probe features; for conditional models the mean over classes
+    of the distance *within* each class, so a G that draws one picture per class (and so
+    still looks varied across classes) counts as collapsed."""
+    features = probe_features(x.cpu())
+    if not num_classes or labels is None:
+        return mean_pairwise_distance(features)
+    labels = labels.cpu()
+    per_class = [mean_pairwise_distance(features[labels == k]) for k in range(num_classes) if (labels == k).sum() > 1]
+    return sum(per_class) / len(per_class)
+
+
 def normalized_entropy(labels: torch.Tensor, num_classes: int) -> float:
     """Entropy of the class histogram of ``labels`` (int ``(N,)`` in ``[0, num_classes)``)
     divided by ``log(num_classes)``: 1 for a uniform histogram, 0 for a single class.

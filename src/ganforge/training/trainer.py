@@ -370,8 +370,7 @@ class Trainer:
         sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
         if not self.dist.is_main:
             return None
-        out = torch.cat([self.G_ema(z, None if self.fixed_y is None else self.fixed_y[i : i + 256])
-                         for i, z in zip(range(0, len(self.fixed_z), 256), self.fixed_z.split(256))])
+        out = self._ema_outputs(self.fixed_z, self.fixed_y)
         if self.dataset.kind == "image":
             picture = make_grid(to_uint8(out), self.grid_cols)
             upscale = max(1, 256 // (self.grid_cols * out.shape[-1]) + 1)
@@ -384,6 +383,12 @@ class Trainer:
         save_png(picture, path, upscale=upscale)
         save_png(picture, folder / "latest.png", upscale=upscale)
         return path
+
+    @torch.no_grad()
+    def _ema_outputs(self, z: torch.Tensor, labels: torch.Tensor | None, chunk: int = 256) -> torch.Tensor:
+        """G_ema on fixed latents ``z`` (N, latent_dim) in chunks of ``chunk``; labels (N,) or None."""
+        return torch.cat([self.G_ema(zc, None if labels is None else labels[i : i + chunk])
+                          for i, zc in zip(range(0, len(z), chunk), z.split(chunk))])
 
     def _weights_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for net in (self.G, self.D, self.G_ema) for p in net.parameters())
@@ -421,7 +426,7 @@ class Trainer:
             return None
         path = ckpt.write_checkpoint(
             self.run_dir, self.step,
-            {ckpt.G_FILE: self.G, ckpt.G_EMA_FILE: self.G_ema, ckpt.D_FILE: self.D, ckpt.STATE_FILE: self._trainer_state()},
+            self._checkpoint_files(),
             keep=self.cfg.train.keep_checkpoints,
         )
         self.last_good = path
@@ -462,8 +467,7 @@ class Trainer:
             self.best_fid = fid
             ckpt.write_named_checkpoint(
                 self.run_dir, ckpt.BEST,
-                {ckpt.G_FILE: self.G, ckpt.G_EMA_FILE: self.G_ema, ckpt.D_FILE: self.D,
-                 ckpt.STATE_FILE: self._trainer_state()},
+                self._checkpoint_files(),
                 info={"step": self.step, "kimg": entry["kimg"], "fid": fid},
             )
         return result.metrics
@@ -524,7 +528,8 @@ class Trainer:
         if isinstance(self.augment, AdaptiveAugment):
             self.augment.min_p = min(1.0, knobs["augment_p_floor"])
 
-    def _health_files(self) -> dict[str, Any]:
+    def _checkpoint_files(self) -> dict[str, Any]:
+        """What every checkpoint folder holds (rotating, ``best`` and ``healthy``)."""
         return {ckpt.G_FILE: self.G, ckpt.G_EMA_FILE: self.G_ema, ckpt.D_FILE: self.D, ckpt.STATE_FILE: self._trainer_state()}
 
     def mark_healthy(self) -> None:
@@ -539,7 +544,7 @@ class Trainer:
             self._unconfirmed_events = False
             return
         if self.dist.is_main and self._weights_finite():
-            ckpt.write_named_checkpoint(self.run_dir, HEALTHY, self._health_files(),
+            ckpt.write_named_checkpoint(self.run_dir, HEALTHY, self._checkpoint_files(),
                                         info={"step": self.step, "kimg": round(self.images / 1000, 3)})
         self.dist.barrier()
 
@@ -558,7 +563,7 @@ class Trainer:
             pick, real_y = order[:n], None
         real = self.dataset.data[pick]
         real = real.float().mul(2.0 / 255.0).sub(1.0) if self.dataset.kind == "image" else real.float()
-        self.health.set_reference(_diversity(real, real_y, self.num_classes))
+        self.health.set_reference(hm.probe_diversity(real, real_y, self.num_classes))
         oracle = None
         if self.cfg.data.dataset in ("ring8", "grid25"):
             from ..data.toy import toy_mixture
@@ -566,14 +571,13 @@ class Trainer:
             means = toy_mixture(self.cfg.data.dataset)[0]
             oracle = lambda out: (hm.nearest_mode(out.float().cpu(), means), len(means))  # noqa: E731
         elif self.cfg.data.dataset == "fashion-mnist" and self.dataset.sample_shape[0] == 1:
-            from ..data.transforms import resize_uint8
             from ..images import to_uint8_tensor
-            from ..metrics.classifier import load_classifier, predict
+            from ..metrics.classifier import load_classifier, predict, prepare_images
 
             classifier = load_classifier()[0]
 
             def oracle(out: torch.Tensor):
-                images = resize_uint8(to_uint8_tensor(out.cpu()), 32)
+                images = prepare_images(to_uint8_tensor(out.cpu()))
                 return predict(classifier, images)[1].argmax(1), 10
         return {"z": z, "y": y, "oracle": oracle}
 
@@ -588,9 +592,8 @@ class Trainer:
         pr = self._probe
         with torch.random.fork_rng(devices=[]):
             sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
-            out = torch.cat([self.G_ema(z, None if pr["y"] is None else pr["y"][i : i + 256])
-                             for i, z in zip(range(0, len(pr["z"]), 256), pr["z"].split(256))])
-        diversity = _diversity(out.float(), pr["y"], self.num_classes)
+            out = self._ema_outputs(pr["z"], pr["y"])
+        diversity = hm.probe_diversity(out.float(), pr["y"], self.num_classes)
         entropy = None
         if pr["oracle"] is not None:
             labels, k = pr["oracle"](out)
@@ -635,12 +638,12 @@ class Trainer:
         if not events:
             return
         target = self.run_dir / ckpt.CHECKPOINT_DIR / HEALTHY
-        diagnosis = self.recovery.diagnosis(self.health_events)
         if self.recovery.exhausted(self.retries) or not (target / ckpt.STATE_FILE).is_file():
             if self.recovery.exhausted(self.retries):
                 why = f"{self.retries} rollbacks did not help" if self.retries else "health.max_retries is 0"
             else:
                 why = "no healthy checkpoint to roll back to yet"
+            diagnosis = self.recovery.diagnosis(self.health_events)
             self.logger.record({"event": "health_stop", "step": self.step, "reason": why, "diagnosis": diagnosis})
             raise TrainingUnhealthy(f"training stopped at step {self.step}: {why}. {diagnosis}")
         before = self.step
@@ -733,18 +736,6 @@ class Trainer:
         finally:
             self.logger.close()
         return self.run_dir
-
-
-def _diversity(x: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> float:
-    """Mean pairwise distance of probe features; for conditional models the mean over classes
-    of the distance *within* each class, so a G that draws one picture per class (and so
-    still looks varied across classes) counts as collapsed."""
-    features = hm.probe_features(x.cpu())
-    if not num_classes or labels is None:
-        return hm.mean_pairwise_distance(features)
-    labels = labels.cpu()
-    per_class = [hm.mean_pairwise_distance(features[labels == k]) for k in range(num_classes) if (labels == k).sum() > 1]
-    return sum(per_class) / len(per_class)
 
 
 def _read_best_fid(run_dir: Path) -> float:

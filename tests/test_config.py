@@ -179,6 +179,16 @@ def test_parse_overrides_values():
     assert parsed == {"a.b": 1, "c": "x=y", "d": None, "e": [1, 2], "f": 0.5, "g": "[unclosed"}
 
 
+def test_yaml_1_1_words_stay_strings_and_only_true_false_are_booleans(tmp_path):
+    # YAML 1.1 reads off/no/on/yes as booleans, which would turn health.policy=off into False.
+    parsed = parse_overrides(["p=off", "q=no", "r=On", "s=yes", "t=true", "u=False"])
+    assert parsed == {"p": "off", "q": "no", "r": "On", "s": "yes", "t": True, "u": False}
+    assert load_config(CONFIGS / "toy-ring8.yaml", ["health.policy=off"]).health.policy == "off"
+    preset = tmp_path / "p.yaml"
+    preset.write_text((CONFIGS / "toy-ring8.yaml").read_text() + "health:\n  policy: off\n")
+    assert load_config(preset).health.policy == "off"
+
+
 @pytest.mark.parametrize("item", ["train.kimg", "=5", ""])
 def test_override_that_is_not_key_value(item):
     with pytest.raises(GanforgeError, match="key=value"):

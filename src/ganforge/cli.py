@@ -61,13 +61,11 @@ def train(args: tuple[str, ...], run_dir: Path | None, resume_dir: Path | None, 
     Distributed (gloo on CPU, nccl on CUDA), same command:
       torchrun --nproc_per_node 2 -m ganforge.cli train configs/fashion-dcgan.yaml --run-dir runs/ddp
     """
-    from .config import RESUME_OVERRIDABLE, apply_overrides, build_config, load_config, parse_overrides
+    from .config import RESUME_OVERRIDABLE, apply_overrides, build_config, load_config, load_yaml, parse_overrides
     from .training import Trainer
 
     command = "ganforge train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     if resume_dir is not None:
-        import yaml
-
         cfg_file = resume_dir / "config.yaml"
         if not cfg_file.is_file():
             _fail(f"'{resume_dir}' is not a run folder (no config.yaml); --resume takes a folder made by ganforge train")
@@ -76,7 +74,7 @@ def train(args: tuple[str, ...], run_dir: Path | None, resume_dir: Path | None, 
         if bad:
             _fail(f"'{bad[0]}' cannot change on resume (it would change the training itself); "
                   f"allowed: {', '.join(RESUME_OVERRIDABLE)}")
-        cfg = build_config(apply_overrides(yaml.safe_load(cfg_file.read_text()), overrides))
+        cfg = build_config(apply_overrides(load_yaml(cfg_file.read_text()), overrides))
         trainer = Trainer(cfg, resume_dir, resume=True, quiet=quiet, command=command)
         if overrides:
             from .config import save_config_yaml

@@ -9,6 +9,7 @@ as ``num_classes`` filled in) is written as ``config.yaml`` into every run folde
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -205,6 +206,25 @@ RESUME_OVERRIDABLE = (
 )
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. YAML 1.1's yes/no/on/off stay strings, so
+    ``health.policy: off`` means the policy "off", not False."""
+
+
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse config YAML (a preset, a run's config.yaml or an override value)."""
+    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """Parse ``key=value`` strings (dotted keys, YAML values) into a flat dict."""
     out: dict[str, Any] = {}
@@ -213,7 +233,7 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key:
             raise GanforgeError(f"override '{item}' is not key=value (for example train.kimg=50)")
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw != "" else None
+            out[key.strip()] = load_yaml(raw) if raw != "" else None
         except yaml.YAMLError:
             out[key.strip()] = raw
     return out
@@ -293,7 +313,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     if not path.is_file():
         raise GanforgeError(f"config file '{path}' does not exist (presets are in configs/*.yaml)")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise GanforgeError(f"config file '{path}' is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, dict):

@@ -20,7 +20,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from . import __version__, sampling
-from .config import RunConfig, build_config, config_to_dict
+from .config import RunConfig, build_config, config_to_dict, load_yaml
 from .errors import GanforgeError, did_you_mean
 from .fileio import publish_mode
 from .images import to_uint8
@@ -72,7 +72,7 @@ class GeneratorPipeline:
     def from_run(cls, run_dir: str | Path) -> "GeneratorPipeline":
         run_dir = Path(run_dir)
         try:
-            cfg = build_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
+            cfg = build_config(load_yaml((run_dir / "config.yaml").read_text()))
         except (OSError, yaml.YAMLError) as err:
             raise GanforgeError(f"'{run_dir}' is not a run folder (config.yaml: {err})") from None
         latest = ckpt.latest_checkpoint(run_dir)

@@ -107,15 +107,12 @@ def run_job(job: Job) -> dict:
 
 def real_stacked_row() -> dict:
     """The protocol applied to 26,000 real Stacked Fashion-MNIST test images: the best a generator can score."""
-    import torch
-
     from ganforge.config import DataConfig
     from ganforge.data import build_dataset
     from ganforge.metrics import stats
     from ganforge.metrics.evaluate import STACKED_PROTOCOL_SAMPLES
     from ganforge.metrics.features import build_extractor
 
-    torch.set_num_threads(1)
     data = build_dataset(DataConfig(dataset="stacked-fashion-mnist", split="test", channels=3, resolution=32,
                                     limit=STACKED_PROTOCOL_SAMPLES)).data
     logits = build_extractor("fashion-cnn-channels")(data).logits

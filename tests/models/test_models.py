@@ -328,3 +328,24 @@ def test_dcgan_unsupported_data_shape_is_a_user_error(shape):
     cfg = MODELS.get("dcgan").config(family="dcgan", output_shape=shape, width=8)
     with pytest.raises(GanforgeError):
         MODELS.get("dcgan").build_generator(cfg)
+
+
+def test_mlp_data_scale_is_standardization_of_the_points():
+    """G with data_scale s is s times the unscaled G, and D with data_scale s sees x / s."""
+    plain = MODELS.get("mlp").config(family="mlp", output_shape=(2,), **TINY["mlp"][0])
+    scaled = plain.model_copy(update={"data_scale": 4.0})
+    G1, D1 = build(plain, 0)
+    G4, D4 = build(scaled, 0)
+    z = torch.randn(16, plain.latent_dim)
+    x = 3 * torch.randn(16, 2)
+    torch.testing.assert_close(G4(z), 4 * G1(z))
+    torch.testing.assert_close(D4(x)[0], D1(x / 4)[0])
+    assert not torch.allclose(G4(z), G1(z))
+
+
+@pytest.mark.parametrize("bad", [0, -2])
+def test_mlp_data_scale_must_be_positive(bad):
+    raw = {"data": {"dataset": "grid25"}, "model": {"family": "mlp", "data_scale": bad}}
+    with pytest.raises(GanforgeError, match=r"model\.data_scale") as err:
+        build_config(raw)
+    assert "\n" not in str(err.value)

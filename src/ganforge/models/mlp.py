@@ -23,6 +23,11 @@ class MLPConfig(FamilyConfig):
     latent_dim: int = Field(64, ge=1, description="size of the noise vector z")
     width: int = Field(256, ge=4, description="units per hidden layer")
     depth: int = Field(3, ge=1, description="hidden layers in G and in D")
+    data_scale: float = Field(
+        1.0, gt=0,
+        description="typical size of a vector's coordinates: G's last layer is multiplied by it and D's "
+        "input divided by it, so both networks work in units of order 1 (the grid25 toy spans [-4, 4]: 4)",
+    )
 
 
 class Generator(nn.Module):
@@ -34,9 +39,10 @@ class Generator(nn.Module):
         width: int,  # units per hidden layer
         depth: int,  # hidden layers
         num_classes: int = 0,  # > 0: label embedding concatenated to z
+        data_scale: float = 1.0,  # the network's unit-sized output is multiplied by this
     ) -> None:
         super().__init__()
-        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.latent_dim, self.num_classes, self.data_scale = latent_dim, num_classes, data_scale
         self.output_shape = tuple(output_shape)
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
         layers: list[nn.Module] = []
@@ -56,7 +62,10 @@ class Generator(nn.Module):
             if labels is None:
                 raise ValueError("a conditional generator needs labels")
             z = torch.cat([z, self.embed(labels)], dim=1)
-        return self.out(self.net(z)).view(z.shape[0], *self.output_shape)
+        out = self.out(self.net(z))
+        if self.data_scale != 1.0:
+            out = out * self.data_scale
+        return out.view(z.shape[0], *self.output_shape)
 
 
 class Discriminator(nn.Module):
@@ -71,9 +80,10 @@ class Discriminator(nn.Module):
         spectral_norm: bool = False,
         minibatch_std: bool = False,
         pack: int = 1,  # PacGAN degree
+        data_scale: float = 1.0,  # inputs are divided by this
     ) -> None:
         super().__init__()
-        self.pack = pack
+        self.pack, self.data_scale = pack, data_scale
         layers: list[nn.Module] = []
         fan_in = math.prod(input_shape) * pack
         for _ in range(depth):
@@ -89,6 +99,8 @@ class Discriminator(nn.Module):
     def forward(
         self, x: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.data_scale != 1.0:
+            x = x / self.data_scale
         x = pack_samples(x, self.pack)
         h = self.net(x.flatten(1))
         if self.mbstd is not None:
@@ -99,7 +111,7 @@ class Discriminator(nn.Module):
 def _generator(cfg: MLPConfig) -> Generator:
     return Generator(
         latent_dim=cfg.latent_dim, output_shape=cfg.output_shape, width=cfg.width, depth=cfg.depth,
-        num_classes=cfg.num_classes if cfg.conditional else 0,
+        num_classes=cfg.num_classes if cfg.conditional else 0, data_scale=cfg.data_scale,
     )
 
 
@@ -108,6 +120,7 @@ def _discriminator(cfg: MLPConfig) -> Discriminator:
         input_shape=cfg.output_shape, width=cfg.width, depth=cfg.depth,
         num_classes=cfg.num_classes if cfg.conditional else 0, conditioning=cfg.d_conditioning,
         spectral_norm=cfg.spectral_norm, minibatch_std=cfg.minibatch_std, pack=cfg.pack,
+        data_scale=cfg.data_scale,
     )
 
 

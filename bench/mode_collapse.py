@@ -1,7 +1,7 @@
 """Mode-collapse benchmark: PacGAN's protocol on the 2D ring and grid and on Stacked Fashion-MNIST.
 
-    python bench/mode_collapse.py [--seeds 10] [--only ring8,grid25,stacked] [--jobs 2]
-                                  [--kimg-scale 1.0] [--out bench-out/mode-collapse]
+    python bench/mode_collapse.py [--seeds 10] [--baseline-seeds N] [--only ring8,grid25,stacked]
+                                  [--jobs 2] [--kimg-scale 1.0] [--out bench-out/mode-collapse]
 
 For each benchmark, a plain GAN baseline and ganforge's stabilized configuration (the
 defaults of ``configs/toy-ring8.yaml``, ``configs/toy-grid25.yaml`` and
@@ -51,9 +51,11 @@ TARGETS = {
 PRESETS = {"grid25": "toy-grid25", "ring8": "toy-ring8", "stacked": "stacked-fashion"}
 
 # The plain GAN of PacGAN's experiments in ganforge terms: G and D MLPs of 4 x 400 units,
-# 2D latent, no packing, no regularization, Adam 1e-4 (betas 0.5, 0.999), batch 100, no weight averaging.
+# 2D latent, raw coordinates, no packing, no regularization, Adam 1e-4 (betas 0.5, 0.999), batch 100,
+# no weight averaging. It trains for as many kimg as the preset.
 BASELINE = {
-    "grid25": ["model.pack=1", "model.latent_dim=2", "model.width=400", "model.depth=4", "model.minibatch_std=false",
+    "grid25": ["model.pack=1", "model.latent_dim=2", "model.width=400", "model.depth=4", "model.data_scale=1",
+               "model.minibatch_std=false",
                "loss.name=nonsaturating", "loss.r1_gamma=0", "train.g_lr=0.0001", "train.d_lr=0.0001",
                "train.betas=[0.5,0.999]", "train.batch_size=100", "train.ema_halflife_kimg=0", "augment.kind=none"],
     "stacked": ["model.pack=1", "model.minibatch_std=false", "loss.r1_gamma=0", "augment.kind=none"],
@@ -139,13 +141,13 @@ def fmt(mean: float | None, se: float | None = None, *, scale: float = 1.0, digi
 def table(bench: str, rows: list[dict]) -> tuple[list[str], int, int]:
     """Lines of one benchmark's table, and (targets met, targets checked)."""
     kl_key = "kl_to_uniform" if bench == "stacked" else "reverse_kl"
-    lines = [f"## {bench}", "", "| model | modes | % high quality | " + ("KL to uniform" if bench == "stacked" else "reverse KL") + " | seeds |",
-             "|---|---|---|---|---|"]
+    lines = [f"## {bench}", "", "| model | modes | % high quality | " + ("KL to uniform" if bench == "stacked" else "reverse KL") + " | seeds | kimg |",
+             "|---|---|---|---|---|---|"]
     for name, modes, hq, kl in PUBLISHED[bench]:
-        lines.append(f"| {name} | {modes} | {'-' if hq is None else hq} | {kl} | |")
+        lines.append(f"| {name} | {modes} | {'-' if hq is None else hq} | {kl} | | |")
     if bench == "stacked":
         real = real_stacked_row()
-        lines.append(f"| real test images (the ceiling) | {real['modes']} | - | {real['kl_to_uniform']:.3f} | |")
+        lines.append(f"| real test images (the ceiling) | {real['modes']} | - | {real['kl_to_uniform']:.3f} | | |")
     met = checked = 0
     for variant in ("baseline", "stabilized"):
         got = [r for r in rows if r["bench"] == bench and r["variant"] == variant]
@@ -155,7 +157,8 @@ def table(bench: str, rows: list[dict]) -> tuple[list[str], int, int]:
         hq = mean_se([r["high_quality"] for r in got]) if "high_quality" in got[0] else None
         kl = mean_se([r[kl_key] for r in got])
         label = "ganforge plain GAN" if variant == "baseline" else "ganforge stabilized (preset default)"
-        lines.append(f"| {label} | {fmt(*modes)} | {fmt(*hq, scale=100) if hq else '-'} | {fmt(*kl, digits=3)} | {len(got)} |")
+        kimg = "/".join(sorted({f"{r['kimg']:g}" for r in got}))
+        lines.append(f"| {label} | {fmt(*modes)} | {fmt(*hq, scale=100) if hq else '-'} | {fmt(*kl, digits=3)} | {len(got)} | {kimg} |")
         if variant == "stabilized":
             means = {"modes": modes[0], kl_key: kl[0]}
             if hq:
@@ -164,13 +167,15 @@ def table(bench: str, rows: list[dict]) -> tuple[list[str], int, int]:
                 ok = means[key] >= value if op == ">=" else means[key] <= value
                 met += ok
                 checked += 1
-                lines.append(f"|   target {key} {op} {value} | {'met' if ok else 'NOT met'} ({means[key]:.4g}) | | | |")
+                lines.append(f"|   target {key} {op} {value} | {'met' if ok else 'NOT met'} ({means[key]:.4g}) | | | | |")
     return lines + [""], met, checked
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="seeds per configuration (PacGAN: 10)")
+    parser.add_argument("--baseline-seeds", type=int, default=None,
+                        help="seeds of the plain GAN baseline (default: --seeds); it costs several times the stabilized runs")
     parser.add_argument("--only", default="ring8,grid25,stacked", help="comma-separated: ring8, grid25, stacked")
     parser.add_argument("--variants", default="baseline,stabilized", help="comma-separated: baseline, stabilized")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
@@ -184,7 +189,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark or variant {unknown}; accepted: {', '.join(PRESETS)} / baseline, stabilized")
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = [Job(b, v, s, args.kimg_scale, str(args.out), args.threads) for b in benches for v in variants for s in range(args.seeds)]
+    seeds = {"stabilized": args.seeds, "baseline": args.seeds if args.baseline_seeds is None else args.baseline_seeds}
+    jobs = [Job(b, v, s, args.kimg_scale, str(args.out), args.threads)
+            for b in benches for v in variants for s in range(seeds[v])]
     start = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -195,7 +202,7 @@ def main() -> None:
                   + f" ({row['train_seconds']} s)", file=sys.stderr, flush=True)
     met = checked = 0
     print(f"machine: {platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores; "
-          f"{args.seeds} seeds; kimg scale {args.kimg_scale}; {time.perf_counter() - start:.0f} s\n")
+          f"{seeds['stabilized']} seeds ({seeds['baseline']} for the baseline); kimg scale {args.kimg_scale}; {time.perf_counter() - start:.0f} s\n")
     for bench in benches:
         lines, m, c = table(bench, rows)
         print("\n".join(lines))

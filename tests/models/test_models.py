@@ -349,3 +349,12 @@ def test_mlp_data_scale_must_be_positive(bad):
     with pytest.raises(GanforgeError, match=r"model\.data_scale") as err:
         build_config(raw)
     assert "\n" not in str(err.value)
+
+
+def test_mlp_data_scale_is_refused_for_images():
+    cfg = MODELS.get("mlp").config(family="mlp", output_shape=(1, 8, 8), data_scale=4.0, **TINY["mlp"][0])
+    family = MODELS.get("mlp")
+    for build_fn in (family.build_generator, family.build_discriminator):
+        with pytest.raises(GanforgeError, match=r"data_scale=4 applies to vector data") as err:
+            build_fn(cfg)
+        assert "\n" not in str(err.value)

@@ -14,6 +14,7 @@ from pydantic import Field
 from torch import nn
 
 from ..config import FamilyConfig
+from ..errors import GanforgeError
 from . import ModelFamily, register_model
 from .layers import DiscriminatorHead, MinibatchStd, init_weights, maybe_sn, pack_samples
 
@@ -108,7 +109,16 @@ class Discriminator(nn.Module):
         return self.head(h, labels)
 
 
+def _check_data_scale(cfg: MLPConfig) -> None:
+    if cfg.data_scale != 1.0 and cfg.output_shape is not None and len(cfg.output_shape) == 3:
+        raise GanforgeError(
+            f"model.data_scale={cfg.data_scale:g} applies to vector data (the 2D toys); images are always "
+            "in [-1, 1], so leave it at 1"
+        )
+
+
 def _generator(cfg: MLPConfig) -> Generator:
+    _check_data_scale(cfg)
     return Generator(
         latent_dim=cfg.latent_dim, output_shape=cfg.output_shape, width=cfg.width, depth=cfg.depth,
         num_classes=cfg.num_classes if cfg.conditional else 0, data_scale=cfg.data_scale,
@@ -116,6 +126,7 @@ def _generator(cfg: MLPConfig) -> Generator:
 
 
 def _discriminator(cfg: MLPConfig) -> Discriminator:
+    _check_data_scale(cfg)
     return Discriminator(
         input_shape=cfg.output_shape, width=cfg.width, depth=cfg.depth,
         num_classes=cfg.num_classes if cfg.conditional else 0, conditioning=cfg.d_conditioning,

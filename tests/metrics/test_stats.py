@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from ganforge.data.toy import sample_mixture
 from ganforge.errors import GanforgeError
 from ganforge.metrics.stats import (
     GRID25_SIGMA,
@@ -347,6 +348,28 @@ def test_high_quality_threshold_is_three_sigma(radius, inside):
     assert result["modes"] == (8 if inside else 0)
     # With no high-quality sample the mode histogram is empty: KL is reported as infinite.
     assert result["reverse_kl"] == (pytest.approx(0.0, abs=1e-12) if inside else math.inf)
+
+
+def test_mode_spread_of_points_on_the_means_is_zero_and_of_a_ring_at_radius_r_is_r_over_sigma_sqrt2():
+    means = ring8_means().double()
+    assert mode_metrics_2d(means.repeat(2, 1), means, RING8_SIGMA)["mode_spread"] == 0.0
+    angles = torch.linspace(0, 2 * math.pi, len(means) + 1, dtype=torch.float64)[:-1]
+    offsets = 2.0 * RING8_SIGMA * torch.stack([angles.cos(), angles.sin()], dim=1)  # every point 2 sigma out
+    result = mode_metrics_2d(means + offsets, means, RING8_SIGMA)
+    assert result["mode_spread"] == pytest.approx(2.0 / math.sqrt(2.0), rel=1e-9)
+
+
+def test_mode_spread_of_real_data_is_the_truncated_gaussian_value():
+    """r^2 / sigma^2 of a 2D Gaussian is exponential with mean 2; cut at 9 its mean is 2 - 9 e^-4.5 / (1 - e^-4.5)."""
+    means = grid25_means()
+    points, _ = sample_mixture(means, GRID25_SIGMA, 100_000, torch.Generator().manual_seed(3))
+    expected = math.sqrt((2 - 9 * math.exp(-4.5) / (1 - math.exp(-4.5))) / 2)  # 0.9744
+    assert mode_metrics_2d(points, means, GRID25_SIGMA)["mode_spread"] == pytest.approx(expected, abs=0.005)
+
+
+def test_mode_spread_without_high_quality_samples_is_nan():
+    means = ring8_means()
+    assert math.isnan(mode_metrics_2d(torch.zeros(3, 2), means, RING8_SIGMA)["mode_spread"])
 
 
 def test_stacked_modes_of_every_triple_once():

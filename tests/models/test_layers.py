@@ -1,4 +1,4 @@
-"""Shared layers against hand-worked values: minibatch std, packing, conditional BN, D head."""
+"""Shared layers against hand-worked values: minibatch std, packing, conditional BN, D head, latent codes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ganforge.models.layers import ConditionalBatchNorm, DiscriminatorHead, MinibatchStd, pack_samples
+from ganforge.models.layers import ConditionalBatchNorm, DiscriminatorHead, LatentCodes, MinibatchStd, pack_samples
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -234,3 +234,25 @@ def test_spectral_norm_head_divides_the_score_weight_by_its_norm():
     score, _ = head(H, None)
     norm = W.norm().item()  # sqrt(0.25 + 1 + 4) = sqrt(5.25)
     torch.testing.assert_close(score, torch.tensor([-3.5 / norm + B, 6.25 / norm + B]), rtol=1e-5, atol=1e-5)
+
+
+def test_latent_codes_are_the_normal_cdf_bins_of_the_first_coordinate():
+    """c = floor(K * Phi(z_0)): Phi(0) = 1/2, Phi(-0.6745) = 1/4, Phi(0.6745) = 3/4; other coordinates are ignored."""
+    layer = LatentCodes(4, dim=3)
+    z0 = torch.tensor([-10.0, -0.70, -0.65, -0.01, 0.0, 0.65, 0.70, 10.0])
+    z = torch.stack([z0, torch.randn(8) * 100], dim=1)
+    assert layer.codes(z).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+
+
+def test_latent_codes_are_uniform_under_the_gaussian_latent():
+    layer = LatentCodes(10, dim=2)
+    z = torch.randn(200_000, 2, generator=torch.Generator().manual_seed(0))
+    share = torch.bincount(layer.codes(z), minlength=10).float() / len(z)
+    # each share has standard error sqrt(0.1 * 0.9 / 200000) = 0.00067; 5 of them is 0.0034
+    assert (share - 0.1).abs().max() < 0.0034
+
+
+def test_latent_codes_output_is_the_embedding_row_of_each_code():
+    layer = LatentCodes(3, dim=5)
+    z = torch.tensor([[-3.0, 0.0], [0.0, 1.0], [3.0, -1.0]])
+    torch.testing.assert_close(layer(z), layer.embed.weight[[0, 1, 2]])

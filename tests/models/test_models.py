@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from ganforge.config import build_config
 from ganforge.errors import GanforgeError
 from ganforge.models import MODELS
+from ganforge.models.layers import LatentCodes
 from ganforge.training.checkpoint import load_into, save_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -42,6 +43,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "pack2": {"pack": 2},
 }
 
+# Variants only one family has: family -> {variant name: extra config fields}.
+FAMILY_VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
+    "mlp": {
+        "latent-codes": {"latent_codes": 5},
+        "latent-codes-projection": {"latent_codes": 5, **VARIANTS["projection"]},
+    },
+}
+
 
 @dataclass(frozen=True)
 class Case:
@@ -58,7 +67,8 @@ def _cases() -> list[Case]:
     cases = []
     for family in MODELS.names():  # a newly registered family is covered without editing this file
         shapes = TINY[family][1] if family in TINY else [None]
-        cases += [Case(family, shape, variant) for shape in shapes for variant in VARIANTS]
+        variants = [*VARIANTS, *FAMILY_VARIANTS.get(family, {})]
+        cases += [Case(family, shape, variant) for shape in shapes for variant in variants]
     return cases
 
 
@@ -75,7 +85,8 @@ def case(request) -> Case:
 
 def make_config(c: Case):
     extra, _ = TINY[c.family]
-    return MODELS.get(c.family).config(family=c.family, output_shape=c.shape, **extra, **VARIANTS[c.variant])
+    fields = VARIANTS[c.variant] if c.variant in VARIANTS else FAMILY_VARIANTS[c.family][c.variant]
+    return MODELS.get(c.family).config(family=c.family, output_shape=c.shape, **extra, **fields)
 
 
 def build(cfg, seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -220,10 +231,13 @@ def test_gradients_reach_every_generator_parameter_and_sample(case):
         assert p.grad is not None, f"{name} gets no gradient"
         assert torch.isfinite(p.grad).all(), name
         assert p.grad.abs().sum() > 0, f"{name} gets an all-zero gradient"
-    # Class embeddings get gradient in the rows of the classes used (here all of them).
+    # Class embeddings get gradient in the rows of the classes used (here all of them), and
+    # latent-code embeddings in the rows of the codes the batch's z fall in.
+    code_embeddings = {id(m.embed): m for m in G.modules() if isinstance(m, LatentCodes)}
     for name, m in G.named_modules():
         if isinstance(m, torch.nn.Embedding):
-            for k in y.unique().tolist():
+            rows = code_embeddings[id(m)].codes(z) if id(m) in code_embeddings else y
+            for k in rows.unique().tolist():
                 assert m.weight.grad[k].abs().sum() > 0, f"{name} row {k} gets no gradient"
 
 
@@ -239,7 +253,7 @@ def test_gradients_reach_every_discriminator_parameter(case):
 
 
 # ------------------------------------------------------------------------ (e) conditioning
-CONDITIONAL = [c for c in CASES if c.variant in ("projection", "acgan")]
+CONDITIONAL = [c for c in CASES if c.variant.endswith(("projection", "acgan"))]
 
 
 @pytest.fixture(params=CONDITIONAL, ids=[c.id for c in CONDITIONAL])
@@ -358,3 +372,33 @@ def test_mlp_data_scale_is_refused_for_images():
         with pytest.raises(GanforgeError, match=r"data_scale=4 applies to vector data") as err:
             build_fn(cfg)
         assert "\n" not in str(err.value)
+
+
+def test_mlp_latent_codes_change_only_the_samples_of_their_code():
+    """Each code has its own embedding row: editing row c moves exactly the samples whose z_0 falls in bin c."""
+    cfg = MODELS.get("mlp").config(family="mlp", output_shape=(2,), latent_codes=4, **TINY["mlp"][0])
+    G, _ = build(cfg, 0)
+    z = torch.randn(64, cfg.latent_dim, generator=torch.Generator().manual_seed(5))
+    codes = G.codes.codes(z)
+    assert set(codes.tolist()) == {0, 1, 2, 3}
+    before = G(z)
+    with torch.no_grad():
+        G.codes.embed.weight[2] += 1.0
+    moved = (G(z) - before).abs().sum(dim=1) > 0
+    assert torch.equal(moved, codes == 2)
+
+
+def test_mlp_without_latent_codes_has_no_code_parameters():
+    """latent_codes=0 builds the plain G: same parameters, so older mlp checkpoints still load."""
+    cfg = MODELS.get("mlp").config(family="mlp", output_shape=(2,), **TINY["mlp"][0])
+    G, _ = build(cfg, 0)
+    G5, _ = build(cfg.model_copy(update={"latent_codes": 5}), 0)
+    assert G.codes is None and not any("codes" in k for k in G.state_dict())
+    assert {k for k in G5.state_dict() if "codes" in k} == {"codes.embed.weight"}
+
+
+def test_mlp_latent_codes_must_not_be_negative():
+    raw = {"data": {"dataset": "grid25"}, "model": {"family": "mlp", "latent_codes": -1}}
+    with pytest.raises(GanforgeError, match=r"model\.latent_codes") as err:
+        build_config(raw)
+    assert "\n" not in str(err.value)

@@ -41,6 +41,7 @@ PRECISION, RECALL, DENSITY, COVERAGE = "precision", "recall", "density", "covera
 IS_MEAN, IS_STD = "is_mean", "is_std"
 LABEL_ACC, INTRA_FID = "label_accuracy", "intra_fid"
 MODES, HIGH_QUALITY, REVERSE_KL, KL = "modes", "high_quality", "reverse_kl", "kl_to_uniform"
+MODE_SPREAD = "mode_spread"
 CAS, CAS_REAL = "cas", "cas_train_on_real"
 
 
@@ -177,7 +178,8 @@ def _modes(ctx, fake, real):
     if ctx.dataset in TOY_DATASETS:
         means, sigma = toy_mixture(ctx.dataset)
         out = stats.mode_metrics_2d(fake.raw[:TOY_PROTOCOL_SAMPLES].numpy(), means.numpy(), sigma)
-        return {MODES: out["modes"], HIGH_QUALITY: out["high_quality"], REVERSE_KL: out["reverse_kl"]}
+        return {MODES: out["modes"], HIGH_QUALITY: out["high_quality"], REVERSE_KL: out["reverse_kl"],
+                MODE_SPREAD: out["mode_spread"]}
     logits = fake.feats.logits[:STACKED_PROTOCOL_SAMPLES] if ctx.dataset in STACKED_DATASETS else fake.feats.logits[: ctx.n]
     if ctx.dataset in STACKED_DATASETS:
         out = stats.stacked_mode_metrics(logits.argmax(-1))

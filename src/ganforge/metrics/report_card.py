@@ -30,6 +30,7 @@ ROWS: list[tuple[str, str, str, bool]] = [
     (ev.MODES, "modes covered", "higher", False),
     (ev.HIGH_QUALITY, "high-quality samples", "higher", True),
     (ev.REVERSE_KL, "reverse KL to uniform modes", "lower", False),
+    (ev.MODE_SPREAD, "mode width / data's (1: as wide as the data)", "", False),
     (ev.KL, "KL of mode histogram to uniform", "lower", False),
     (ev.CAS, "CAS (train on generated, test on real)", "higher", True),
 ]

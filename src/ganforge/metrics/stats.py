@@ -480,6 +480,7 @@ class ModeMetrics(TypedDict):
     modes: int  # modes with at least one high-quality sample
     high_quality: float  # fraction of samples within 3 sigma of their nearest mode
     reverse_kl: float  # KL(p_gen || uniform) over modes, inf without high-quality samples
+    mode_spread: float  # RMS distance of high-quality samples to their mode / the data's (sigma sqrt 2); nan without any
     num_samples: int
     num_modes: int
 
@@ -533,10 +534,13 @@ def mode_metrics_2d(samples: ArrayLike, means: ArrayLike, sigma: float) -> ModeM
     nearest = distances.argmin(axis=1)
     good = distances[np.arange(len(points)), nearest] <= 3 * sigma
     counts = np.bincount(nearest[good], minlength=len(centres))
+    near = distances[np.arange(len(points)), nearest][good]
+    spread = float(np.sqrt(np.mean(near**2)) / (sigma * math.sqrt(2))) if len(near) else math.nan
     return ModeMetrics(
         modes=int(np.count_nonzero(counts)),
         high_quality=float(good.mean()),
         reverse_kl=kl_from_uniform(counts),
+        mode_spread=spread,
         num_samples=len(points),
         num_modes=len(centres),
     )

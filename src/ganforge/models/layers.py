@@ -89,6 +89,35 @@ def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
     return x.reshape(n // pack, pack * x.shape[1], *x.shape[2:])
 
 
+class LatentCodes(nn.Module):
+    """A discrete code read off z and embedded: lets G put its samples on disconnected pieces.
+
+    A continuous G fed a connected latent (a Gaussian) has a connected image, so between the
+    modes of a mixture it must leave "bridges" of samples (Khayatkhoei et al. 2018,
+    "Disconnected Manifold Learning for GANs"; Tanielian et al. 2020, "Learning disconnected
+    manifolds: a no GAN's land"). With a code ``c`` in ``0..K-1`` that G may map to
+    different places, the bridges can fall between codes, where there is no probability
+    mass. The code is a function of z, so the latent stays ``z ~ N(0, I)`` for every tool::
+
+        c = floor(K * Phi(z_0)),   Phi the standard normal CDF
+
+    which is uniform over the K codes. The output is the code's learned embedding ``(N, dim)``.
+    """
+
+    def __init__(self, num_codes: int, dim: int) -> None:
+        super().__init__()
+        self.num_codes = num_codes
+        self.embed = nn.Embedding(num_codes, dim)  # (K, dim): one learned vector per code
+
+    def codes(self, z: torch.Tensor) -> torch.Tensor:
+        """int64 ``(N,)`` code of each latent ``z (N, latent_dim)``."""
+        u = 0.5 * (1.0 + torch.erf(z[:, 0].float() / math.sqrt(2.0)))  # Phi(z_0), uniform on (0, 1)
+        return (u * self.num_codes).long().clamp_(0, self.num_codes - 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.codes(z))
+
+
 class DiscriminatorHead(nn.Module):
     """Turns D's feature vector ``h`` (N, F) into a realness score and, for ACGAN, class logits.
 

@@ -16,7 +16,7 @@ from torch import nn
 from ..config import FamilyConfig
 from ..errors import GanforgeError
 from . import ModelFamily, register_model
-from .layers import DiscriminatorHead, MinibatchStd, init_weights, maybe_sn, pack_samples
+from .layers import DiscriminatorHead, LatentCodes, MinibatchStd, init_weights, maybe_sn, pack_samples
 
 
 class MLPConfig(FamilyConfig):
@@ -28,6 +28,11 @@ class MLPConfig(FamilyConfig):
         1.0, gt=0,
         description="typical size of a vector's coordinates: G's last layer is multiplied by it and D's "
         "input divided by it, so both networks work in units of order 1 (the grid25 toy spans [-4, 4]: 4)",
+    )
+    latent_codes: int = Field(
+        0, ge=0,
+        description="0: off; K: G also gets one of K discrete codes read off z (uniform over the codes), "
+        "so it can place samples on disconnected pieces without bridges between them",
     )
 
 
@@ -41,13 +46,15 @@ class Generator(nn.Module):
         depth: int,  # hidden layers
         num_classes: int = 0,  # > 0: label embedding concatenated to z
         data_scale: float = 1.0,  # the network's unit-sized output is multiplied by this
+        latent_codes: int = 0,  # > 0: a discrete code read off z, embedded in `width` units, joins z
     ) -> None:
         super().__init__()
         self.latent_dim, self.num_classes, self.data_scale = latent_dim, num_classes, data_scale
         self.output_shape = tuple(output_shape)
         self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
+        self.codes = LatentCodes(latent_codes, width) if latent_codes else None
         layers: list[nn.Module] = []
-        fan_in = latent_dim * (2 if num_classes else 1)
+        fan_in = latent_dim * (2 if num_classes else 1) + (width if latent_codes else 0)
         for _ in range(depth):
             layers += [nn.Linear(fan_in, width), nn.ReLU()]
             fan_in = width
@@ -62,8 +69,12 @@ class Generator(nn.Module):
         if self.embed is not None:
             if labels is None:
                 raise ValueError("a conditional generator needs labels")
-            z = torch.cat([z, self.embed(labels)], dim=1)
-        out = self.out(self.net(z))
+            h = torch.cat([z, self.embed(labels)], dim=1)
+        else:
+            h = z
+        if self.codes is not None:
+            h = torch.cat([h, self.codes(z)], dim=1)
+        out = self.out(self.net(h))
         if self.data_scale != 1.0:
             out = out * self.data_scale
         return out.view(z.shape[0], *self.output_shape)
@@ -122,6 +133,7 @@ def _generator(cfg: MLPConfig) -> Generator:
     return Generator(
         latent_dim=cfg.latent_dim, output_shape=cfg.output_shape, width=cfg.width, depth=cfg.depth,
         num_classes=cfg.num_classes if cfg.conditional else 0, data_scale=cfg.data_scale,
+        latent_codes=cfg.latent_codes,
     )
 
 

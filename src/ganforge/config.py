@@ -100,6 +100,10 @@ class TrainConfig(StrictModel):
     g_lr: float = Field(2e-4, gt=0)
     d_lr: float = Field(2e-4, gt=0)
     betas: tuple[float, float] = (0.0, 0.99)
+    lr_decay: Literal["none", "cosine", "linear"] = Field(
+        "none", description="none | cosine | linear: after lr_decay_start, both learning rates fall to 0 at train.kimg"
+    )
+    lr_decay_start: float = Field(0.5, ge=0, lt=1, description="fraction of train.kimg after which lr_decay begins")
     ema_halflife_kimg: float = Field(10.0, ge=0, description="EMA of G weights; 0 copies G")
     ema_rampup: float = Field(
         0.05, ge=0, description="early on, the half-life is this fraction of the images seen so far (0: off)"

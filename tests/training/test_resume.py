@@ -78,3 +78,19 @@ def test_resume_changes_the_outcome_when_state_is_lost(tmp_path):
     _, weights_a, _ = _final_state(tmp_path / "a")
     _, weights_b, _ = _final_state(tmp_path / "b")
     assert not torch.equal(weights_a[ckpt.G_FILE]["fc.weight"], weights_b[ckpt.G_FILE]["fc.weight"])
+
+
+def test_resume_in_the_middle_of_a_learning_rate_decay_equals_uninterrupted(tmp_path):
+    """The schedule is a function of images seen and train.kimg, so a run stopped mid-decay resumes on it."""
+    full = tiny_config({"train.kimg": 24 * 16 / 1000, "train.lr_decay": "cosine", "train.lr_decay_start": 0.25})
+    Trainer(full, tmp_path / "a", quiet=True).fit()
+    first = Trainer(full, tmp_path / "b", quiet=True)
+    first.run_steps(12 * 16)  # stop halfway, inside the decay
+    assert 0 < first.lr_schedule() < 1
+    first.snapshot()
+    first.logger.close()
+    Trainer(full, tmp_path / "b", resume=True, quiet=True).fit()
+    _, weights_a, state_a = _final_state(tmp_path / "a")
+    _, weights_b, state_b = _final_state(tmp_path / "b")
+    _assert_same(weights_a, weights_b, "weights")
+    _assert_same(state_a["g_opt"], state_b["g_opt"], "g_opt")

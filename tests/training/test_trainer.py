@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -147,3 +148,44 @@ def test_cuda_requested_without_cuda(tmp_path):
     with pytest.raises(GanforgeError, match="no CUDA device"):
         Trainer(tiny_config({"train.device": "cuda"}), tmp_path / "r", quiet=True)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("kind, expected", [
+    # (images seen as a fraction of training) -> factor; decay from 0.5 of training to the end
+    ("none", {0.0: 1.0, 0.5: 1.0, 0.75: 1.0, 1.0: 1.0}),
+    ("cosine", {0.0: 1.0, 0.5: 1.0, 0.75: 0.5, 0.875: 0.5 * (1 + math.cos(math.pi * 0.75)), 1.0: 0.0}),
+    ("linear", {0.0: 1.0, 0.5: 1.0, 0.75: 0.5, 0.875: 0.25, 1.0: 0.0}),
+])
+def test_learning_rate_schedule_values(tmp_path, kind, expected):
+    trainer = Trainer(tiny_config({"train.lr_decay": kind, "train.lr_decay_start": 0.5}), tmp_path / "r", quiet=True)
+    for fraction, factor in expected.items():
+        trainer.images = int(fraction * trainer.total_images)
+        assert trainer.lr_schedule() == pytest.approx(factor, abs=1e-12), fraction
+
+
+def test_learning_rate_decay_reaches_the_optimizers_times_the_recovery_factor(tmp_path):
+    cfg = tiny_config({"train.lr_decay": "linear", "train.lr_decay_start": 0.5, "train.g_lr": 0.001, "train.d_lr": 0.004})
+    trainer = Trainer(cfg, tmp_path / "r", quiet=True)
+    trainer.run_steps(trainer.total_images * 3 // 4)  # 15 of 20 steps: the schedule is at 0.5
+    factor = trainer.lr_schedule()
+    assert factor == pytest.approx(0.5)
+    trainer.train_step()  # a step sets the rates from the images seen before it
+    assert trainer.g_opt.param_groups[0]["lr"] == pytest.approx(0.001 * factor)
+    assert trainer.d_opt.param_groups[0]["lr"] == pytest.approx(0.004 * factor)
+    trainer.retries = 1
+    trainer._apply_knobs()  # a rollback lowers the rates; the schedule still applies on top
+    knobs = trainer.recovery.knobs(1)
+    assert knobs["g_lr_factor"] < 1
+    assert trainer.g_opt.param_groups[0]["lr"] == pytest.approx(0.001 * knobs["g_lr_factor"] * trainer.lr_schedule())
+    trainer.logger.close()
+
+
+@pytest.mark.parametrize("override, words", [
+    ({"train.lr_decay": "step"}, "train.lr_decay"),
+    ({"train.lr_decay_start": 1.0}, "train.lr_decay_start"),
+    ({"train.lr_decay_start": -0.1}, "train.lr_decay_start"),
+])
+def test_bad_learning_rate_decay_settings_are_one_line_errors(override, words):
+    with pytest.raises(GanforgeError, match=words.replace(".", r"\.")) as err:
+        tiny_config(override)
+    assert "\n" not in str(err.value)

@@ -151,6 +151,7 @@ class Trainer:
         self.health = hm.HealthMonitor(hcfg, scaled_grads=t.precision == "fp16") if hcfg.policy != "off" else None
         self.recovery = hm.RecoveryPlan(hcfg, r1_gamma=cfg.loss.r1_gamma)
         self.retries = 0
+        self._lr_knobs = (1.0, 1.0)  # recovery factors on (g_lr, d_lr); _apply_knobs sets them
         self.r1_gamma = cfg.loss.r1_gamma
         self.health_events: list[hm.HealthEvent] = []
         self._probe: dict[str, Any] | None = None  # fixed probe latents and classifier, built on first use
@@ -322,7 +323,30 @@ class Trainer:
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
+    def lr_schedule(self) -> float:
+        """Factor on both learning rates after ``self.images`` images: 1 until ``train.lr_decay_start``
+        of training, then falling to 0 at ``train.kimg``, as half a cosine or a line.
+
+        A GAN keeps moving at a constant rate, and late in training that motion can undo a good
+        state (a toy mode drifting off its mean); a decay to 0 lets it settle.
+        """
+        t = self.cfg.train
+        if t.lr_decay == "none":
+            return 1.0
+        start = t.lr_decay_start * self.total_images
+        x = min(1.0, max(0.0, (self.images - start) / max(1.0, self.total_images - start)))
+        return 0.5 * (1.0 + math.cos(math.pi * x)) if t.lr_decay == "cosine" else 1.0 - x
+
+    def _set_learning_rates(self) -> None:
+        """lr = configured lr x recovery factor (health knobs) x schedule."""
+        t, factor = self.cfg.train, self.lr_schedule()
+        for opt, lr, knob in ((self.g_opt, t.g_lr, self._lr_knobs[0]), (self.d_opt, t.d_lr, self._lr_knobs[1])):
+            for group in opt.param_groups:
+                group["lr"] = lr * knob * factor
+
     def train_step(self) -> dict[str, torch.Tensor]:
+        if self.cfg.train.lr_decay != "none":
+            self._set_learning_rates()
         stats: dict[str, torch.Tensor] = {}
         for _ in range(self.cfg.train.d_steps):
             real, labels = self.loader.next()
@@ -520,10 +544,8 @@ class Trainer:
     def _apply_knobs(self) -> None:
         """Set learning rates, R1 weight and the augmentation floor for ``self.retries``."""
         knobs = self.recovery.knobs(self.retries)
-        t = self.cfg.train
-        for opt, lr in ((self.g_opt, t.g_lr * knobs["g_lr_factor"]), (self.d_opt, t.d_lr * knobs["d_lr_factor"])):
-            for group in opt.param_groups:
-                group["lr"] = lr
+        self._lr_knobs = (knobs["g_lr_factor"], knobs["d_lr_factor"])
+        self._set_learning_rates()
         self.r1_gamma = knobs["r1_gamma"]
         if isinstance(self.augment, AdaptiveAugment):
             self.augment.min_p = min(1.0, knobs["augment_p_floor"])

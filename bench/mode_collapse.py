@@ -1,7 +1,7 @@
 """Mode-collapse benchmark: PacGAN's protocol on the 2D ring and grid and on Stacked Fashion-MNIST.
 
     python bench/mode_collapse.py [--seeds 10] [--baseline-seeds N] [--only ring8,grid25,stacked]
-                                  [--jobs 2] [--kimg-scale 1.0] [--out bench-out/mode-collapse]
+                                  [--jobs 2] [--kimg-scale 1.0] [--set KEY=VALUE ...] [--out bench-out/mode-collapse]
 
 For each benchmark, a plain GAN baseline and ganforge's stabilized configuration (the
 defaults of ``configs/toy-ring8.yaml``, ``configs/toy-grid25.yaml`` and
@@ -74,6 +74,7 @@ class Job:
     kimg_scale: float
     out: str
     threads: int = 1
+    overrides: tuple[str, ...] = ()  # --set KEY=VALUE, on top of the variant's config
 
     @property
     def name(self) -> str:
@@ -84,7 +85,11 @@ def run_job(job: Job) -> dict:
     """Train one model and score it; cached in ``out/<name>.json``."""
     cached = Path(job.out) / f"{job.name}.json"
     if cached.is_file():
-        return json.loads(cached.read_text())
+        row = json.loads(cached.read_text())
+        if row.get("overrides", []) != list(job.overrides):
+            raise SystemExit(f"{cached} was made with --set {row.get('overrides', [])}, not {list(job.overrides)}; "
+                             "use another --out for another configuration")
+        return row
     import torch
 
     torch.set_num_threads(job.threads)
@@ -93,7 +98,7 @@ def run_job(job: Job) -> dict:
     from ganforge.pipeline import GeneratorPipeline
     from ganforge.training import Trainer
 
-    overrides = list(BASELINE[job.bench]) if job.variant == "baseline" else []
+    overrides = (list(BASELINE[job.bench]) if job.variant == "baseline" else []) + list(job.overrides)
     cfg = load_config(ROOT / "configs" / f"{PRESETS[job.bench]}.yaml", overrides + [f"train.seed={job.seed}", f"train.threads={job.threads}"])
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"kimg": cfg.train.kimg * job.kimg_scale})})
     run_dir = Path(job.out) / "runs" / job.name
@@ -104,7 +109,7 @@ def run_job(job: Job) -> dict:
     pipe = GeneratorPipeline.from_run(run_dir)
     result = evaluate(pipe, metrics=["modes"], n=2500, floors=False)
     row = {"job": job.name, "bench": job.bench, "variant": job.variant, "seed": job.seed, "kimg": cfg.train.kimg,
-           "train_seconds": round(seconds, 1), **result.metrics}
+           "train_seconds": round(seconds, 1), "overrides": list(job.overrides), **result.metrics}
     cached.write_text(json.dumps(row) + "\n")
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # keep log and samples, drop weights
     return row
@@ -195,6 +200,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per run")
     parser.add_argument("--kimg-scale", type=float, default=1.0, help="multiply every preset's train.kimg (quick looks)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every run (repeatable), as in ganforge train; for ablations")
     parser.add_argument("--out", type=Path, default=Path("bench-out/mode-collapse"), help="results cache and run folders")
     args = parser.parse_args()
     benches = [b.strip() for b in args.only.split(",") if b.strip()]
@@ -204,7 +211,18 @@ def main() -> None:
         parser.error(f"unknown benchmark or variant {unknown}; accepted: {', '.join(PRESETS)} / baseline, stabilized")
     args.out.mkdir(parents=True, exist_ok=True)
     seeds = {"stabilized": args.seeds, "baseline": args.seeds if args.baseline_seeds is None else args.baseline_seeds}
-    jobs = [Job(b, v, s, args.kimg_scale, str(args.out), args.threads)
+    bad = [o for o in args.overrides if "=" not in o]
+    if bad:
+        parser.error(f"--set takes KEY=VALUE, got {bad}")
+    from ganforge.config import load_config
+    from ganforge.errors import GanforgeError
+
+    for b in benches:  # refuse a bad --set before any run starts
+        try:
+            load_config(ROOT / "configs" / f"{PRESETS[b]}.yaml", args.overrides)
+        except GanforgeError as err:
+            parser.error(f"--set for {b}: {err}")
+    jobs = [Job(b, v, s, args.kimg_scale, str(args.out), args.threads, tuple(args.overrides))
             for b in benches for v in variants for s in range(seeds[v])]
     start = time.perf_counter()
     rows = []
@@ -216,7 +234,8 @@ def main() -> None:
                   + f" ({row['train_seconds']} s)", file=sys.stderr, flush=True)
     met = checked = 0
     print(f"machine: {platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores; "
-          f"{seeds['stabilized']} seeds ({seeds['baseline']} for the baseline); kimg scale {args.kimg_scale}; {time.perf_counter() - start:.0f} s\n")
+          f"{seeds['stabilized']} seeds ({seeds['baseline']} for the baseline); kimg scale {args.kimg_scale}; "
+          + (f"--set {' '.join(args.overrides)}; " if args.overrides else "") + f"{time.perf_counter() - start:.0f} s\n")
     for bench in benches:
         lines, m, c = table(bench, rows)
         print("\n".join(lines))

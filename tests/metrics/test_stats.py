@@ -391,6 +391,25 @@ def test_stacked_modes_hand_computed():
     assert single["kl"] == pytest.approx(math.log(8), abs=1e-12)
 
 
+def test_stacked_channel_kl_hand_computed_and_the_rest_is_the_channels_dependence():
+    # Channel 0 always class 1 (KL log 10), channels 1 and 2 equal and uniform over {0, 1}
+    # (KL log 5 each): channel_kl = log 10 + 2 log 5. The triples take 2 of 1000 values
+    # equally: kl = log 500, so the dependence TC = log 500 - channel_kl = log 2 (channel 2
+    # copies channel 1, a bit of shared information).
+    triples = np.array([[1, 0, 0], [1, 1, 1]] * 3)
+    result = stacked_mode_metrics(triples)
+    assert result["channel_kl"] == pytest.approx(math.log(10) + 2 * math.log(5), abs=1e-12)
+    assert result["kl"] - result["channel_kl"] == pytest.approx(math.log(2), abs=1e-12)
+
+
+def test_stacked_channel_kl_of_independent_channels_is_the_whole_kl():
+    # All 8 triples of {0, 1}^3 once each: independent channels, each uniform over {0, 1} of 10.
+    triples = np.array(list(itertools.product(range(2), repeat=3)))
+    result = stacked_mode_metrics(triples)
+    assert result["channel_kl"] == pytest.approx(3 * math.log(5), abs=1e-12)
+    assert result["kl"] == pytest.approx(result["channel_kl"], abs=1e-12)
+
+
 # --------------------------------------------------------------------------- bad input
 
 X = np.random.default_rng(17).normal(size=(20, 4))

@@ -41,7 +41,7 @@ PRECISION, RECALL, DENSITY, COVERAGE = "precision", "recall", "density", "covera
 IS_MEAN, IS_STD = "is_mean", "is_std"
 LABEL_ACC, INTRA_FID = "label_accuracy", "intra_fid"
 MODES, HIGH_QUALITY, REVERSE_KL, KL = "modes", "high_quality", "reverse_kl", "kl_to_uniform"
-MODE_SPREAD = "mode_spread"
+MODE_SPREAD, CHANNEL_KL = "mode_spread", "channel_kl"
 CAS, CAS_REAL = "cas", "cas_train_on_real"
 
 
@@ -183,7 +183,7 @@ def _modes(ctx, fake, real):
     logits = fake.feats.logits[:STACKED_PROTOCOL_SAMPLES] if ctx.dataset in STACKED_DATASETS else fake.feats.logits[: ctx.n]
     if ctx.dataset in STACKED_DATASETS:
         out = stats.stacked_mode_metrics(logits.argmax(-1))
-        return {MODES: out["modes"], KL: out["kl"]}
+        return {MODES: out["modes"], KL: out["kl"], CHANNEL_KL: out["channel_kl"]}
     counts = np.bincount(logits.argmax(-1), minlength=logits.shape[-1])
     return {MODES: int((counts > 0).sum()), KL: stats.kl_from_uniform(counts)}
 

@@ -32,6 +32,7 @@ ROWS: list[tuple[str, str, str, bool]] = [
     (ev.REVERSE_KL, "reverse KL to uniform modes", "lower", False),
     (ev.MODE_SPREAD, "mode width / data's (1: as wide as the data)", "", False),
     (ev.KL, "KL of mode histogram to uniform", "lower", False),
+    (ev.CHANNEL_KL, "of which: channels' class histograms (rest: channel dependence)", "lower", False),
     (ev.CAS, "CAS (train on generated, test on real)", "higher", True),
 ]
 

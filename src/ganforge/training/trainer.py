@@ -328,7 +328,7 @@ class Trainer:
         of training, then falling to 0 at ``train.kimg``, as half a cosine or a line.
 
         A GAN keeps moving at a constant rate, and late in training that motion can undo a good
-        state (a toy mode drifting off its mean); a decay to 0 lets it settle.
+        state (toy-ring seeds lost modes after mid-training); a decay to 0 lets it settle.
         """
         t = self.cfg.train
         if t.lr_decay == "none":

@@ -22,6 +22,8 @@ from ..errors import GanforgeError
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
+    "GAUSSIAN_2D_HIGH_QUALITY",
+    "GAUSSIAN_2D_MODE_SPREAD",
     "GRID25_SIGMA",
     "RING8_SIGMA",
     "FeatureStats",
@@ -474,6 +476,13 @@ def inception_score(logits: ArrayLike, splits: int = 10) -> tuple[float, float]:
 # --------------------------------------------------------------------------- mode metrics
 
 
+# What the data itself scores, per mode a 2D Gaussian: r^2 / sigma^2 is exponential with mean 2,
+# so a share 1 - e^-4.5 lies within 3 sigma (high_quality), and cut there the mean of r^2 / sigma^2
+# is 2 - 9 e^-4.5 / (1 - e^-4.5), which gives mode_spread.
+GAUSSIAN_2D_HIGH_QUALITY = 1 - math.exp(-4.5)  # 0.9889
+GAUSSIAN_2D_MODE_SPREAD = math.sqrt((2 - 9 * math.exp(-4.5) / GAUSSIAN_2D_HIGH_QUALITY) / 2)  # 0.9744
+
+
 class ModeMetrics(TypedDict):
     """Result of :func:`mode_metrics_2d`."""
 
@@ -533,9 +542,10 @@ def mode_metrics_2d(samples: ArrayLike, means: ArrayLike, sigma: float) -> ModeM
     offsets = points[:, None, :] - centres[None, :, :]  # (N, K, 2)
     distances = np.hypot(offsets[..., 0], offsets[..., 1])
     nearest = distances.argmin(axis=1)
-    good = distances[np.arange(len(points)), nearest] <= 3 * sigma
+    nearest_distance = distances[np.arange(len(points)), nearest]
+    good = nearest_distance <= 3 * sigma
     counts = np.bincount(nearest[good], minlength=len(centres))
-    near = distances[np.arange(len(points)), nearest][good]
+    near = nearest_distance[good]
     spread = float(np.sqrt(np.mean(near**2)) / (sigma * math.sqrt(2))) if len(near) else math.nan
     return ModeMetrics(
         modes=int(np.count_nonzero(counts)),

@@ -151,7 +151,6 @@ class Trainer:
         self.health = hm.HealthMonitor(hcfg, scaled_grads=t.precision == "fp16") if hcfg.policy != "off" else None
         self.recovery = hm.RecoveryPlan(hcfg, r1_gamma=cfg.loss.r1_gamma)
         self.retries = 0
-        self._lr_knobs = (1.0, 1.0)  # recovery factors on (g_lr, d_lr); _apply_knobs sets them
         self.r1_gamma = cfg.loss.r1_gamma
         self.health_events: list[hm.HealthEvent] = []
         self._probe: dict[str, Any] | None = None  # fixed probe latents and classifier, built on first use
@@ -339,10 +338,10 @@ class Trainer:
 
     def _set_learning_rates(self) -> None:
         """lr = configured lr x recovery factor (health knobs) x schedule."""
-        t, factor = self.cfg.train, self.lr_schedule()
-        for opt, lr, knob in ((self.g_opt, t.g_lr, self._lr_knobs[0]), (self.d_opt, t.d_lr, self._lr_knobs[1])):
+        t, factor, knobs = self.cfg.train, self.lr_schedule(), self.recovery.knobs(self.retries)
+        for opt, lr in ((self.g_opt, t.g_lr * knobs["g_lr_factor"]), (self.d_opt, t.d_lr * knobs["d_lr_factor"])):
             for group in opt.param_groups:
-                group["lr"] = lr * knob * factor
+                group["lr"] = lr * factor
 
     def train_step(self) -> dict[str, torch.Tensor]:
         if self.cfg.train.lr_decay != "none":
@@ -544,7 +543,6 @@ class Trainer:
     def _apply_knobs(self) -> None:
         """Set learning rates, R1 weight and the augmentation floor for ``self.retries``."""
         knobs = self.recovery.knobs(self.retries)
-        self._lr_knobs = (knobs["g_lr_factor"], knobs["d_lr_factor"])
         self._set_learning_rates()
         self.r1_gamma = knobs["r1_gamma"]
         if isinstance(self.augment, AdaptiveAugment):

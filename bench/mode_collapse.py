@@ -1,6 +1,6 @@
 """Mode-collapse benchmark: PacGAN's protocol on the 2D ring and grid and on Stacked Fashion-MNIST.
 
-    python bench/mode_collapse.py [--seeds 10] [--baseline-seeds N] [--only ring8,grid25,stacked]
+    python bench/mode_collapse.py [--seeds 10 | --seed-list 2,6] [--baseline-seeds N] [--only ring8,grid25,stacked]
                                   [--jobs 2] [--kimg-scale 1.0] [--set KEY=VALUE ...] [--out bench-out/mode-collapse]
 
 For each benchmark, a plain GAN baseline and ganforge's stabilized configuration (the
@@ -152,8 +152,10 @@ def table(bench: str, rows: list[dict]) -> tuple[list[str], int, int]:
     from ganforge.metrics.stats import GAUSSIAN_2D_HIGH_QUALITY, GAUSSIAN_2D_MODE_SPREAD
 
     kl_key = "kl_to_uniform" if bench == "stacked" else "reverse_kl"
+    # The fifth column: mode width for the 2D mixtures, the channels' share of the KL for stacked.
+    extra_key, extra_name = ("channel_kl", "of which channel_kl") if bench == "stacked" else ("mode_spread", "mode width")
     lines = [f"## {bench}", "", "| model | modes | % high quality | " + ("KL to uniform" if bench == "stacked" else "reverse KL")
-             + " | mode width | seeds | kimg |", "|---|---|---|---|---|---|---|"]
+             + f" | {extra_name} | seeds | kimg |", "|---|---|---|---|---|---|---|"]
     for name, modes, hq, kl in PUBLISHED[bench]:
         lines.append(f"| {name} | {modes} | {'-' if hq is None else hq} | {kl} | - | | |")
     if bench == "stacked":
@@ -169,10 +171,13 @@ def table(bench: str, rows: list[dict]) -> tuple[list[str], int, int]:
         modes = mean_se([r["modes"] for r in got])
         hq = mean_se([r["high_quality"] for r in got]) if "high_quality" in got[0] else None
         kl = mean_se([r[kl_key] for r in got])
-        spread = mean_se([r["mode_spread"] for r in got]) if all("mode_spread" in r for r in got) else None
+        extra = mean_se([r[extra_key] for r in got]) if all(extra_key in r for r in got) else None
         label = "ganforge plain GAN" if variant == "baseline" else "ganforge stabilized (preset default)"
+        changed = sorted({o for r in got for o in r.get("overrides", [])})
+        if changed:
+            label = label.replace(" (preset default)", "") + f" with {' '.join(changed)}"
         kimg = "/".join(sorted({f"{r['kimg']:g}" for r in got}))
-        lines.append(f"| {label} | {fmt(*modes)} | {fmt(*hq, scale=100) if hq else '-'} | {fmt(*kl, digits=3)} | {fmt(*spread, digits=2) if spread else '-'} | {len(got)} | {kimg} |")
+        lines.append(f"| {label} | {fmt(*modes)} | {fmt(*hq, scale=100) if hq else '-'} | {fmt(*kl, digits=3)} | {fmt(*extra, digits=3 if bench == 'stacked' else 2) if extra else '-'} | {len(got)} | {kimg} |")
         if variant == "stabilized":
             means = {"modes": modes[0], kl_key: kl[0]}
             if hq:
@@ -190,6 +195,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="seeds per configuration (PacGAN: 10)")
     parser.add_argument("--baseline-seeds", type=int, default=None,
                         help="seeds of the plain GAN baseline (default: --seeds); it costs several times the stabilized runs")
+    parser.add_argument("--seed-list", default=None, metavar="S,S,...",
+                        help="run exactly these seeds instead of 0..N-1 (for single-seed ablations, e.g. 8 or 2,6)")
     parser.add_argument("--only", default="ring8,grid25,stacked", help="comma-separated: ring8, grid25, stacked")
     parser.add_argument("--variants", default="baseline,stabilized", help="comma-separated: baseline, stabilized")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel")
@@ -205,6 +212,14 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown benchmark or variant {unknown}; accepted: {', '.join(PRESETS)} / baseline, stabilized")
     seeds = {"stabilized": args.seeds, "baseline": args.seeds if args.baseline_seeds is None else args.baseline_seeds}
+    seed_lists = {v: list(range(n)) for v, n in seeds.items()}
+    if args.seed_list is not None:
+        try:
+            chosen = [int(x) for x in args.seed_list.split(",") if x.strip()]
+        except ValueError:
+            parser.error(f"--seed-list takes comma-separated integers, got '{args.seed_list}'")
+        seed_lists = {v: chosen for v in seeds}
+        seeds = {v: len(chosen) for v in seeds}
     from ganforge.config import load_config
     from ganforge.errors import GanforgeError
 
@@ -215,7 +230,7 @@ def main() -> None:
             parser.error(f"--set for {b}: {err}")
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [Job(b, v, s, args.kimg_scale, str(args.out), args.threads, tuple(args.overrides))
-            for b in benches for v in variants for s in range(seeds[v])]
+            for b in benches for v in variants for s in seed_lists[v]]
     start = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -226,7 +241,8 @@ def main() -> None:
                   + f" ({row['train_seconds']} s)", file=sys.stderr, flush=True)
     met = checked = 0
     print(f"machine: {platform.processor() or platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores; "
-          f"{seeds['stabilized']} seeds ({seeds['baseline']} for the baseline); kimg scale {args.kimg_scale}; "
+          + (f"seeds {args.seed_list}; " if args.seed_list else f"{seeds['stabilized']} seeds ({seeds['baseline']} for the baseline); ")
+          + f"kimg scale {args.kimg_scale}; "
           + (f"--set {' '.join(args.overrides)}; " if args.overrides else "") + f"{time.perf_counter() - start:.0f} s\n")
     for bench in benches:
         lines, m, c = table(bench, rows)

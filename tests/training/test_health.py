@@ -143,6 +143,27 @@ def test_tiny_baseline_is_floored():
     assert kinds(monitor.observe_log(350, 22.4, {"loss_d": 0.9})) == [SPIKE]
 
 
+def test_settled_run_is_judged_against_its_highest_baseline():
+    # G's gradient norm falls from 3 to 0.005 as the run settles under a decaying rate (as
+    # in the toy runs); a jump to 0.1 is 20x the recent median but below what the run
+    # once had as normal, so it is not a spike. A jump past that level still is.
+    monitor = HealthMonitor(HealthConfig(warmup_steps=0))
+    settling = [{"grad_norm_g": 3.0 * 0.9 ** i} for i in range(60)] + [{"grad_norm_g": 0.005}] * 8
+    assert feed(monitor, settling) == []
+    assert monitor.observe_log(69 * LOG_EVERY, 220.8, {"grad_norm_g": 0.1}) == []
+    peak = monitor.state_dict()["peaks"]["grad_norm_g"]
+    assert 2.0 < peak < 3.0  # the median of the first window
+    events = monitor.observe_log(70 * LOG_EVERY, 224.0, {"grad_norm_g": 1.1 * peak})
+    assert kinds(events) == [SPIKE]
+    # The peak travels with the state: a resumed monitor decides the same.
+    resumed = HealthMonitor(HealthConfig(warmup_steps=0))
+    resumed.load_state_dict(monitor.state_dict())
+    assert resumed.state_dict() == monitor.state_dict()
+    older = monitor.state_dict()
+    del older["peaks"]  # a state saved before peaks were kept still loads
+    HealthMonitor(HealthConfig()).load_state_dict(older)
+
+
 # --------------------------------------------------------------------------------- D dominance
 
 

@@ -8,7 +8,10 @@ Four failure modes, each judged on numbers the trainer already has:
   (Brock et al. 2019, "BigGAN", sec. 4: training collapse follows a sudden growth of the
   weights' top singular values, which shows in losses and gradient norms).
   A median, not a mean, so one spike cannot raise its own bar; spiking values stay out of
-  the baseline for the same reason.
+  the baseline for the same reason. A value must also exceed the highest median the run
+  has had since warm-up: as a GAN settles (and more so under a decaying learning rate) its
+  gradient norms can fall a hundredfold, and a return to a level the run once lived
+  through as normal is noise around equilibrium, not a prelude to divergence.
 - **D dominance.** When the mean ``D(real) - D(fake)`` gap stays above ``d_gap`` while
   G's loss climbs, D separates real from fake with confidence and G's gradients vanish
   or point nowhere useful (Goodfellow et al. 2014; Arjovsky & Bottou 2017, "Towards
@@ -159,6 +162,7 @@ class HealthMonitor:
         restored G must look healthy again before a fall counts); keep the real-data
         reference and the best FID. Warm-up restarts at the next log line."""
         self._baselines: dict[str, deque[tuple[int, float]]] = {k: deque() for k in SPIKE_KEYS}
+        self._peaks: dict[str, float] = {}  # highest judged median per key since warm-up
         self._spiking: set[str] = set()
         self._dominance_streak = 0
         self._dominance_fired = False
@@ -172,6 +176,7 @@ class HealthMonitor:
             "version": STATE_VERSION,
             "origin": self._origin,
             "baselines": {k: [[s, v] for s, v in q] for k, q in self._baselines.items()},
+            "peaks": dict(self._peaks),
             "spiking": sorted(self._spiking),
             "dominance_streak": self._dominance_streak,
             "dominance_fired": self._dominance_fired,
@@ -188,6 +193,8 @@ class HealthMonitor:
             raise ValueError(f"health monitor state version {state['version']} is not {STATE_VERSION}")
         self._origin = None if state["origin"] is None else int(state["origin"])
         self._baselines = {k: deque((int(s), float(v)) for s, v in state["baselines"].get(k, [])) for k in SPIKE_KEYS}
+        # States written before peaks were kept have none: they are rebuilt from here on.
+        self._peaks = {str(k): float(v) for k, v in state.get("peaks", {}).items()}
         self._spiking = {str(k) for k in state["spiking"]}
         self._dominance_streak = int(state["dominance_streak"])
         self._dominance_fired = bool(state["dominance_fired"])
@@ -261,7 +268,8 @@ class HealthMonitor:
         return events
 
     def _judge_spikes(self, step: int, kimg: float, numbers: dict[str, float], judged: bool) -> HealthEvent | None:
-        """``|x| > spike_factor * max(median |x| over the baseline, floor)``, per key."""
+        """``|x| > spike_factor * max(median |x| over the baseline, floor)`` and ``|x|`` above
+        the highest such median since warm-up, per key."""
         factor = self.cfg.spike_factor
         new: dict[str, tuple[float, float]] = {}
         for key in SPIKE_KEYS:
@@ -270,8 +278,9 @@ class HealthMonitor:
             if value is None or not math.isfinite(value) or not judged or median is None:
                 self._spiking.discard(key)
                 continue
+            peak = self._peaks[key] = max(self._peaks.get(key, 0.0), median)
             base = max(median, SPIKE_FLOORS[key])
-            if abs(value) > factor * base:
+            if abs(value) > factor * base and abs(value) > peak:
                 if key not in self._spiking:
                     new[key] = (value, base)
                 self._spiking.add(key)

@@ -46,9 +46,7 @@ def replay(run_dir: Path) -> tuple[list[hm.HealthEvent], list[dict], str]:
                 if record.get("kind") in LOG_KINDS:
                     logged.append(record)
             elif "event" not in record and "loss_d" in record and "step" in record:
-                numbers = {k: v for k, v in record.items() if k in hm.SPIKE_KEYS or k in ("d_real", "d_fake")}
-                if cfg.loss.name == "wgan-gp":  # as the trainer: no d_gap for a Wasserstein estimate
-                    numbers.pop("d_real", None), numbers.pop("d_fake", None)
+                numbers = hm.judged_numbers(record, cfg.loss.name)
                 events += monitor.observe_log(int(record["step"]), float(record["kimg"]), numbers)
     return events, logged, cfg.health.policy
 

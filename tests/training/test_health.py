@@ -13,8 +13,8 @@ import torch
 from ganforge.config import HealthConfig
 from ganforge.data.toy import ring8_means
 from ganforge.training.health import (
-    D_DOMINATES, DIVERGENCE, MODE_COLLAPSE, SPIKE, STALL, HealthEvent, HealthMonitor, RecoveryPlan,
-    mean_pairwise_distance, nearest_mode, normalized_entropy, probe_features,
+    D_DOMINATES, DIVERGENCE, MODE_COLLAPSE, SPIKE, SPIKE_KEYS, STALL, HealthEvent, HealthMonitor, RecoveryPlan,
+    judged_numbers, mean_pairwise_distance, nearest_mode, normalized_entropy, probe_features,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -411,3 +411,11 @@ def test_diagnosis_is_one_line_with_advice_per_kind():
     assert "augment.kind=ada" in plan.diagnosis([HealthEvent(D_DOMINATES, 1, 0.1, "D dominates")])
     with pytest.raises(ValueError, match="needs the events"):
         plan.diagnosis([])
+
+
+def test_judged_numbers_are_what_the_trainer_feeds_the_monitor():
+    line = {"step": 50, "kimg": 3.2, "loss_d": 1.3, "loss_g": 0.8, "grad_norm_d": 2.0, "grad_norm_g": 1.0,
+            "d_real": 0.4, "d_fake": -0.4, "r1": 0.02, "img_per_s": 300.0, "time": 1.0}
+    assert judged_numbers(line, "nonsaturating") == {k: line[k] for k in (*SPIKE_KEYS, "d_real", "d_fake")}
+    # A Wasserstein estimate has no fixed scale: D dominance is not judged on it.
+    assert judged_numbers(line, "wgan-gp") == {k: line[k] for k in SPIKE_KEYS}

@@ -74,6 +74,14 @@ PROBE_FEATURE_SIZE = 16
 STATE_VERSION = 1
 
 
+def judged_numbers(entry: dict[str, Any], loss_name: str) -> dict[str, Any]:
+    """The numbers of a training log line that :meth:`HealthMonitor.observe_log` judges:
+    losses, gradient norms and D(real)/D(fake), the last two left out for ``wgan-gp``,
+    whose Wasserstein estimate has no fixed scale to compare ``d_gap`` with."""
+    keep = SPIKE_KEYS if loss_name == "wgan-gp" else SPIKE_KEYS + ("d_real", "d_fake")
+    return {k: v for k, v in entry.items() if k in keep}
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 

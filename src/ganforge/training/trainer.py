@@ -378,9 +378,7 @@ class Trainer:
         entry["time"] = round(time.time(), 3)
         self.logger.record(entry)
         if self.health is not None:
-            numbers = {k: v for k, v in entry.items() if k in hm.SPIKE_KEYS or k in ("d_real", "d_fake")}
-            if self.cfg.loss.name == "wgan-gp":  # a Wasserstein estimate has no fixed scale to compare d_gap with
-                numbers.pop("d_real", None), numbers.pop("d_fake", None)
+            numbers = hm.judged_numbers(entry, self.cfg.loss.name)
             self.handle_health(self.health.observe_log(self.step, entry["kimg"], numbers))
 
     @torch.no_grad()

@@ -61,7 +61,9 @@ BASELINE = {
                "model.latent_codes=0", "model.minibatch_std=false",
                "loss.name=nonsaturating", "loss.r1_gamma=0", "train.g_lr=0.0001", "train.d_lr=0.0001",
                "train.betas=[0.5,0.999]", "train.batch_size=100", "train.ema_halflife_kimg=0", "augment.kind=none"],
-    "stacked": ["model.pack=1", "model.minibatch_std=false", "loss.r1_gamma=0", "augment.kind=none"],
+    # PacGAN's DCGAN (Radford et al. 2016): no spectral norm, no EMA, a constant learning rate.
+    "stacked": ["model.pack=1", "model.minibatch_std=false", "model.spectral_norm=false", "loss.r1_gamma=0",
+                "train.lr_decay=none", "train.ema_halflife_kimg=0", "augment.kind=none"],
 }
 BASELINE["ring8"] = BASELINE["grid25"]
 

@@ -17,7 +17,9 @@ generator that wins precision by drawing each mode as a few points shows it.
 The table gives mean and standard error over seeds in PacGAN's format, beside PacGAN's
 published rows (Lin et al. 2018, tables 2 and 3). The last line is machine-readable:
 ``targets_met: K/N``. Runs are independent processes (``--jobs`` at a time, ``--threads`` each);
-per-run results are cached as JSON in ``--out``, so an interrupted benchmark continues.
+per-run results are cached as JSON in ``--out``, so an interrupted benchmark continues; a
+cached result made with another configuration (other ``--set``, a changed preset or baseline)
+is refused, not reused.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -83,26 +86,46 @@ class Job:
         return f"{self.bench}-{self.variant}-seed{self.seed}"
 
 
+def job_config(job: Job) -> Any:
+    """The RunConfig a job trains: preset, baseline overrides, --set, seed, threads, kimg scale."""
+    from ganforge.config import load_config
+
+    overrides = (list(BASELINE[job.bench]) if job.variant == "baseline" else []) + list(job.overrides)
+    cfg = load_config(ROOT / "configs" / f"{PRESETS[job.bench]}.yaml", overrides + [f"train.seed={job.seed}", f"train.threads={job.threads}"])
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"kimg": cfg.train.kimg * job.kimg_scale})})
+
+
+def config_record(cfg: Any) -> dict:
+    """What a cached row must match: the whole config but the thread count (which changes
+    speed, not the configuration)."""
+    from ganforge.config import config_to_dict
+
+    record = json.loads(json.dumps(config_to_dict(cfg)))  # as a cached row holds it: tuples become lists
+    record["train"].pop("threads", None)
+    return record
+
+
 def run_job(job: Job) -> dict:
     """Train one model and score it; cached in ``out/<name>.json``."""
+    cfg = job_config(job)
     cached = Path(job.out) / f"{job.name}.json"
     if cached.is_file():
         row = json.loads(cached.read_text())
         if row.get("overrides", []) != list(job.overrides):
             raise SystemExit(f"{cached} was made with --set {row.get('overrides', [])}, not {list(job.overrides)}; "
                              "use another --out for another configuration")
+        # Rows cached before the config was recorded are checked by their --set alone.
+        if "config" in row and row["config"] != config_record(cfg):
+            raise SystemExit(f"{cached} was made with another configuration (the preset or the baseline changed "
+                             "since); use another --out, or delete it to retrain")
         return row
     import torch
 
     torch.set_num_threads(job.threads)
-    from ganforge.config import load_config
     from ganforge.metrics.evaluate import evaluate
     from ganforge.pipeline import GeneratorPipeline
     from ganforge.training import Trainer
 
-    overrides = (list(BASELINE[job.bench]) if job.variant == "baseline" else []) + list(job.overrides)
-    cfg = load_config(ROOT / "configs" / f"{PRESETS[job.bench]}.yaml", overrides + [f"train.seed={job.seed}", f"train.threads={job.threads}"])
-    cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"kimg": cfg.train.kimg * job.kimg_scale})})
     run_dir = Path(job.out) / "runs" / job.name
     shutil.rmtree(run_dir, ignore_errors=True)
     start = time.perf_counter()
@@ -111,7 +134,8 @@ def run_job(job: Job) -> dict:
     pipe = GeneratorPipeline.from_run(run_dir)
     result = evaluate(pipe, metrics=["modes"], n=2500, floors=False)
     row = {"job": job.name, "bench": job.bench, "variant": job.variant, "seed": job.seed, "kimg": cfg.train.kimg,
-           "train_seconds": round(seconds, 1), "overrides": list(job.overrides), **result.metrics}
+           "train_seconds": round(seconds, 1), "overrides": list(job.overrides), **result.metrics,
+           "config": config_record(cfg)}
     cached.write_text(json.dumps(row) + "\n")
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # keep log and samples, drop weights
     return row

@@ -246,17 +246,16 @@ def main() -> None:
             parser.error(f"--seed-list takes comma-separated integers, got '{args.seed_list}'")
         seed_lists = {v: chosen for v in seeds}
         seeds = {v: len(chosen) for v in seeds}
-    from ganforge.config import load_config
     from ganforge.errors import GanforgeError
 
-    for b in benches:  # refuse a bad --set before any run starts
-        try:
-            load_config(ROOT / "configs" / f"{PRESETS[b]}.yaml", args.overrides)
-        except GanforgeError as err:
-            parser.error(f"--set for {b}: {err}")
-    args.out.mkdir(parents=True, exist_ok=True)
     jobs = [Job(b, v, s, args.kimg_scale, str(args.out), args.threads, tuple(args.overrides))
             for b in benches for v in variants for s in seed_lists[v]]
+    for job in {(j.bench, j.variant): j for j in jobs}.values():  # refuse a bad --set before any run starts
+        try:
+            job_config(job)
+        except GanforgeError as err:
+            parser.error(f"--set for {job.bench} ({job.variant}): {err}")
+    args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:

@@ -130,6 +130,58 @@ def test_mixed_precision_on_cpu(tmp_path, precision):
     assert all(p.dtype == torch.float32 for p in trainer.G.parameters())
 
 
+def _norm_of_grads(net: torch.nn.Module) -> float:
+    return math.sqrt(sum(float(p.grad.double().square().sum()) for p in net.parameters() if p.grad is not None))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_logged_numbers_are_window_means_of_the_steps_that_made_them(tmp_path, precision):
+    """log.jsonl: grad_norm_d/g are the mean over the log window of each loss step's
+    (unscaled) gradient norm, measured here straight from the .grad tensors; R1 steps are not
+    mixed in; fp16 steps the GradScaler skipped are left out; r1 is the mean over the steps
+    that took R1 (every 3rd), not over all steps."""
+    cfg = tiny_config({"train.precision": precision, "loss.r1_interval": 3, "loss.r1_gamma": 10.0})
+    trainer = Trainer(cfg, tmp_path / "r", quiet=True)
+    seen: dict[str, dict[int, float]] = {"d": {}, "g": {}, "r1_grad": {}, "r1": {}}
+    d_step, g_step, r1_step = trainer.discriminator_step, trainer.generator_step, trainer.regularize
+
+    def wrap(step, key, net):
+        def wrapped(*args):
+            out = step(*args)
+            seen[key][trainer.step] = _norm_of_grads(net)
+            if "r1" in out:
+                seen["r1"][trainer.step] = float(out["r1"])
+            return out
+        return wrapped
+
+    trainer.discriminator_step = wrap(d_step, "d", trainer.D)
+    trainer.generator_step = wrap(g_step, "g", trainer.G)
+    trainer.regularize = wrap(r1_step, "r1_grad", trainer.D)
+    trainer.fit()
+    logged = [json.loads(x) for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    logged = [e for e in logged if "step" in e]
+    every = cfg.train.log_every
+    assert [e["step"] for e in logged] == [5, 10, 15, 20] and sorted(seen["r1"]) == [0, 3, 6, 9, 12, 15, 18]
+
+    def mean(key, window):
+        values = [v for i, v in seen[key].items() if i in window and math.isfinite(v)]
+        return float(np.mean(values)) if values else float("nan")
+
+    for entry in logged:
+        window = range(entry["step"] - every, entry["step"])
+        assert entry["grad_norm_d"] == pytest.approx(mean("d", window), rel=1e-4, nan_ok=True)
+        assert entry["grad_norm_g"] == pytest.approx(mean("g", window), rel=1e-4, nan_ok=True)
+        assert entry["r1"] == pytest.approx(mean("r1", window), rel=1e-4)
+    # Step 9 took R1 last in its window: the gradient left in D.grad at log time is R1's,
+    # and it is not what was logged.
+    assert math.isfinite(seen["r1_grad"][9])
+    assert logged[1]["grad_norm_d"] != pytest.approx(seen["r1_grad"][9], rel=1e-2)
+    if precision == "fp32":
+        assert all(math.isfinite(e["grad_norm_d"]) and math.isfinite(e["grad_norm_g"]) for e in logged)
+    else:  # the GradScaler starts at 65536 and overflows: those steps are the ones left out
+        assert any(not math.isfinite(v) for v in (*seen["d"].values(), *seen["g"].values()))
+
+
 @pytest.mark.parametrize("overrides", [
     {"model.d_conditioning": "acgan", "loss.name": "lsgan", "model.minibatch_std": True},
     {"model.conditional": False, "loss.name": "wgan-gp", "model.spectral_norm": False, "train.d_steps": 2},

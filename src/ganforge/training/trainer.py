@@ -81,6 +81,14 @@ def resolve_model_config(cfg: RunConfig, dataset: Dataset) -> RunConfig:
     return out
 
 
+def _grad_norm(net: torch.nn.Module) -> torch.Tensor:
+    """The L2 norm of all of ``net``'s gradients, as a 0-dim tensor (0 without gradients)."""
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).float()
+
+
 class Trainer:
     """Trains one GAN described by a :class:`RunConfig` into ``run_dir``.
 
@@ -223,12 +231,17 @@ class Trainer:
             return 0.0
         return self.cfg.loss.aux_weight * F.cross_entropy(logits.float(), labels)
 
-    def _optimize(self, loss: torch.Tensor, net: torch.nn.Module, opt: torch.optim.Optimizer, scaler) -> None:
+    def _optimize(self, loss: torch.Tensor, net: torch.nn.Module, opt: torch.optim.Optimizer, scaler) -> torch.Tensor:
+        """One optimizer step on ``loss``; returns the (unscaled, rank-averaged) gradient norm
+        as a tensor, so logging it costs no synchronisation."""
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         self.dist.average_gradients(net)
+        scaler.unscale_(opt)  # a no-op without fp16; scaler.step then does not unscale again
+        norm = _grad_norm(net)
         scaler.step(opt)
         scaler.update()
+        return norm
 
     def _augmented(self, x: torch.Tensor) -> torch.Tensor:
         """What D sees: ``x`` through the augmentation pipeline (unchanged without one)."""
@@ -261,9 +274,9 @@ class Trainer:
             # WGAN-GP interpolates real and fake; labels only make sense unconditionally.
             gp = gradient_penalty(lambda x: self.D(x, cond_real)[0], real, fake.float(), generator=self.noise)
             loss = loss + self.cfg.loss.gp_weight * gp
-        self._optimize(loss, self.D, self.d_opt, self.d_scaler)
+        grad_norm = self._optimize(loss, self.D, self.d_opt, self.d_scaler)
         stats = {"loss_d": loss.detach(), "d_real": real_score.detach().float().mean(),
-                 "d_fake": fake_score.detach().float().mean()}
+                 "d_fake": fake_score.detach().float().mean(), "grad_norm_d": grad_norm}
         stats.update(self._adapt_augmentation(real_score))
         return stats
 
@@ -298,10 +311,10 @@ class Trainer:
                 fake = self.G(z, y)
                 score, aux = self.D(self._augmented(fake), y)
                 loss = self.loss.g_loss(score) + self._aux_loss(aux, y)
-            self._optimize(loss, self.G, self.g_opt, self.g_scaler)
+            grad_norm = self._optimize(loss, self.G, self.g_opt, self.g_scaler)
         finally:
             self.D.requires_grad_(True)
-        return {"loss_g": loss.detach()}
+        return {"loss_g": loss.detach(), "grad_norm_g": grad_norm}
 
     def ema_beta(self) -> float:
         """Per-step decay for a half-life in images; the half-life ramps up with training
@@ -363,15 +376,24 @@ class Trainer:
 
     # ------------------------------------------------------------------------ logging, saving
 
-    def _grad_norm(self, net: torch.nn.Module) -> float:
-        grads = [p.grad for p in net.parameters() if p.grad is not None]
-        return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))) if grads else 0.0
+    def _accumulate(self, sums: dict[str, torch.Tensor], counts: dict[str, torch.Tensor], stats: dict[str, torch.Tensor]) -> None:
+        """Add one step's ``stats`` to the log window's sums and per-number counts (lazy R1
+        and path-length numbers come only every few steps). Under fp16 a step whose gradients
+        overflowed was skipped by the GradScaler: its gradient norm is left out."""
+        for k, v in stats.items():
+            v, n = v.float(), torch.ones(())
+            if self.g_scaler.is_enabled() and k.startswith("grad_norm"):
+                n = torch.isfinite(v).float()
+                v = torch.where(n > 0, v, torch.zeros(()))
+            sums[k] = sums[k] + v if k in sums else v
+            counts[k] = counts[k] + n if k in counts else n
 
-    def log(self, sums: dict[str, torch.Tensor], count: int, elapsed: float, images: int) -> None:
+    def log(self, sums: dict[str, torch.Tensor], counts: dict[str, torch.Tensor], elapsed: float, images: int) -> None:
         entry: dict[str, Any] = {"step": self.step, "images": self.images, "kimg": round(self.images / 1000, 3)}
-        entry.update({k: float(v) / count for k, v in sums.items()})
-        entry["grad_norm_d"] = self._grad_norm(self.D)
-        entry["grad_norm_g"] = self._grad_norm(self.G)
+        # Means over the log window of every number a step returned: losses, D scores, the
+        # gradient norms of the loss steps (a single step's norm swings several-fold; R1 steps
+        # are not mixed in), R1 over the steps that took it. 0/0 (no finite norm) logs NaN.
+        entry.update({k: float(v / counts[k]) for k, v in sums.items()})
         entry["img_per_s"] = images / elapsed if elapsed > 0 else 0.0
         if isinstance(self.augment, AdaptiveAugment) and math.isfinite(self.augment.last_rt):
             entry["ada_rt"] = self.augment.last_rt
@@ -702,7 +724,8 @@ class Trainer:
         eval_every = int(t.eval_every_kimg * 1000)
         probe_every = int(self.cfg.health.probe_every_kimg * 1000) if self.health is not None else 0
         sums: dict[str, torch.Tensor] = {}
-        count, t_log, img_log = 0, time.perf_counter(), self.images
+        counts: dict[str, torch.Tensor] = {}
+        t_log, img_log = time.perf_counter(), self.images
         while self.images < until_images:
             before = self.images
             stats = self.train_step()
@@ -715,16 +738,14 @@ class Trainer:
                                        f"{what} became NaN or infinite at step {self.step} (kimg {self.images / 1000:.1f})",
                                        {"loss_d": float(losses[0]), "loss_g": float(losses[1])})
                 self.handle_health([event])  # warn: raises; recover: rolls back (or raises when out of retries)
-                sums, count, t_log, img_log = {}, 0, time.perf_counter(), self.images
+                sums, counts, t_log, img_log = {}, {}, time.perf_counter(), self.images
                 continue
-            for k, v in stats.items():
-                sums[k] = sums[k] + v.float() if k in sums else v.float()
-            count += 1
+            self._accumulate(sums, counts, stats)
             self.logger.advance(self.images - before)
             if self.step % t.log_every == 0 or self.images >= self.total_images:
                 now = time.perf_counter()
-                self.log(sums, count, now - t_log, self.images - img_log)
-                sums, count, t_log, img_log = {}, 0, now, self.images
+                self.log(sums, counts, now - t_log, self.images - img_log)
+                sums, counts, t_log, img_log = {}, {}, now, self.images
             if before // sample_every != self.images // sample_every:
                 self.sample()
             if before // snap_every != self.images // snap_every and self.images < self.total_images:

@@ -376,19 +376,20 @@ class Trainer:
 
     # ------------------------------------------------------------------------ logging, saving
 
-    def _accumulate(self, sums: dict[str, torch.Tensor], counts: dict[str, torch.Tensor], stats: dict[str, torch.Tensor]) -> None:
+    def _accumulate(self, sums: dict[str, torch.Tensor], counts: dict[str, Any], stats: dict[str, torch.Tensor]) -> None:
         """Add one step's ``stats`` to the log window's sums and per-number counts (lazy R1
         and path-length numbers come only every few steps). Under fp16 a step whose gradients
-        overflowed was skipped by the GradScaler: its gradient norm is left out."""
+        overflowed was skipped by the GradScaler: its gradient norm is left out (counted by a
+        tensor, so no step waits for the check)."""
         for k, v in stats.items():
-            v, n = v.float(), torch.ones(())
+            v, n = v.float(), 1
             if self.g_scaler.is_enabled() and k.startswith("grad_norm"):
-                n = torch.isfinite(v).float()
-                v = torch.where(n > 0, v, torch.zeros(()))
+                finite = torch.isfinite(v)
+                v, n = torch.where(finite, v, 0.0), finite.float()
             sums[k] = sums[k] + v if k in sums else v
-            counts[k] = counts[k] + n if k in counts else n
+            counts[k] = counts.get(k, 0) + n
 
-    def log(self, sums: dict[str, torch.Tensor], counts: dict[str, torch.Tensor], elapsed: float, images: int) -> None:
+    def log(self, sums: dict[str, torch.Tensor], counts: dict[str, Any], elapsed: float, images: int) -> None:
         entry: dict[str, Any] = {"step": self.step, "images": self.images, "kimg": round(self.images / 1000, 3)}
         # Means over the log window of every number a step returned: losses, D scores, the
         # gradient norms of the loss steps (a single step's norm swings several-fold; R1 steps
@@ -724,7 +725,7 @@ class Trainer:
         eval_every = int(t.eval_every_kimg * 1000)
         probe_every = int(self.cfg.health.probe_every_kimg * 1000) if self.health is not None else 0
         sums: dict[str, torch.Tensor] = {}
-        counts: dict[str, torch.Tensor] = {}
+        counts: dict[str, Any] = {}
         t_log, img_log = time.perf_counter(), self.images
         while self.images < until_images:
             before = self.images

@@ -15,6 +15,7 @@ from ganforge.losses import (
     AdversarialLoss,
     HingeLoss,
     gradient_penalty,
+    mode_seeking_penalty,
     r1_penalty,
     register_loss,
 )
@@ -247,3 +248,35 @@ def test_penalties_reduce_in_float32_for_half_precision_inputs():
     assert r1.dtype == torch.float32 and gp.dtype == torch.float32
     assert r1.item() == 8.0  # ||w||^2
     assert gp.item() == pytest.approx((math.sqrt(8.0) - 1.0) ** 2, rel=1e-6)
+
+
+def test_mode_seeking_penalty_by_hand():
+    # pairs (0, 2) and (1, 3): image distance mean|[1, 3]| = 2, latent distance mean|[2, 2]| = 2
+    fake = torch.tensor([[0.0], [1.0], [1.0], [-2.0]])
+    z = torch.tensor([[1.0], [0.0], [-1.0], [2.0]])
+    assert mode_seeking_penalty(fake, z, eps=0.0).item() == pytest.approx(1.0)
+    # an odd last sample is left unpaired, whatever it is
+    with_extra = mode_seeking_penalty(torch.cat([fake, torch.tensor([[50.0]])]),
+                                      torch.cat([z, torch.tensor([[9.0]])]), eps=0.0)
+    assert with_extra.item() == pytest.approx(1.0)
+
+
+def test_mode_seeking_penalty_rewards_outputs_that_differ_and_pushes_them_apart():
+    z = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    same = torch.zeros(8, 3, 2, 2, requires_grad=True)  # a collapsed G: every z, one picture
+    spread = torch.randn(8, 3, 2, 2, generator=torch.Generator().manual_seed(1))
+    assert mode_seeking_penalty(spread, z) < mode_seeking_penalty(same.detach() + 1e-3 * spread, z)
+    # one gradient step on the outputs moves each pair apart
+    fake = (1e-2 * spread).requires_grad_(True)
+    before = (fake[:4] - fake[4:]).abs().sum().item()
+    mode_seeking_penalty(fake, z).backward()
+    with torch.no_grad():
+        moved = fake - 1e-4 * fake.grad
+    assert (moved[:4] - moved[4:]).abs().sum().item() > before
+
+
+def test_mode_seeking_penalty_needs_a_pair_and_reduces_in_float32():
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        mode_seeking_penalty(torch.zeros(1, 3), torch.zeros(1, 2))
+    out = mode_seeking_penalty(_batch(1).bfloat16(), torch.randn(4, 2).bfloat16())
+    assert out.dtype == torch.float32 and math.isfinite(out.item())

@@ -83,6 +83,11 @@ class LossConfig(StrictModel):
     pl_interval: int = Field(4, ge=1, description="lazy path-length regularization: every N steps, scaled by N")
     pl_decay: float = Field(0.01, gt=0, le=1, description="decay of the running mean path length")
     pl_batch_shrink: int = Field(2, ge=1, description="path-length batch = batch size / this")
+    mode_seeking: float = Field(
+        0.0, ge=0,
+        description="mode-seeking weight (Mao et al. 2019): G is pushed to map different z of a class to "
+        "different images, against collapse within classes (0 disables)",
+    )
 
     @field_validator("name")
     @classmethod

@@ -30,7 +30,7 @@ from ..data.loader import InMemoryLoader
 from ..errors import GanforgeError
 from ..fileio import atomic_write_text
 from ..images import make_grid, save_png, scatter_png, to_uint8
-from ..losses import LOSSES, gradient_penalty, path_length_penalty, r1_penalty
+from ..losses import LOSSES, gradient_penalty, mode_seeking_penalty, path_length_penalty, r1_penalty
 from ..models import build_discriminator, build_generator
 from . import checkpoint as ckpt
 from . import health as hm
@@ -108,6 +108,11 @@ class Trainer:
             torch.set_num_threads(t.threads)
         if t.batch_size % self.dist.world_size:
             raise GanforgeError(f"train.batch_size {t.batch_size} must divide evenly over {self.dist.world_size} ranks")
+        if cfg.loss.mode_seeking > 0 and t.batch_size // self.dist.world_size < 2:
+            raise GanforgeError(
+                f"loss.mode_seeking > 0 pairs the samples of each rank's batch; train.batch_size {t.batch_size} "
+                f"over {self.dist.world_size} rank(s) leaves fewer than 2; raise train.batch_size or set loss.mode_seeking=0"
+            )
 
         # 1. Data, then the config with the data-derived fields filled in.
         self.dataset = build_dataset(cfg.data)
@@ -303,18 +308,28 @@ class Trainer:
         return {"pl": penalty.detach(), "pl_mean": self.pl_mean.detach()}
 
     def generator_step(self) -> dict[str, torch.Tensor]:
-        """One G update through a frozen D."""
+        """One G update through a frozen D; with ``loss.mode_seeking`` the batch is two halves
+        of the same labels and the mode-seeking term is added (:func:`mode_seeking_penalty`)."""
+        weight = self.cfg.loss.mode_seeking
         z, y = self._sample_inputs(self.local_batch)
+        if weight > 0 and y is not None:  # pair sample i with sample i + half: same class
+            half = self.local_batch // 2
+            y = torch.cat([y[:half], y[:half], y[2 * half :]])
+        stats = {}
         self.D.requires_grad_(False)  # D's gradients are not needed here
         try:
             with self._autocast():
                 fake = self.G(z, y)
                 score, aux = self.D(self._augmented(fake), y)
                 loss = self.loss.g_loss(score) + self._aux_loss(aux, y)
+                if weight > 0:
+                    ms = mode_seeking_penalty(fake, z)
+                    loss = loss + weight * ms
+                    stats["mode_seeking"] = ms.detach()
             grad_norm = self._optimize(loss, self.G, self.g_opt, self.g_scaler)
         finally:
             self.D.requires_grad_(True)
-        return {"loss_g": loss.detach(), "grad_norm_g": grad_norm}
+        return {"loss_g": loss.detach(), "grad_norm_g": grad_norm, **stats}
 
     def ema_beta(self) -> float:
         """Per-step decay for a half-life in images; the half-life ramps up with training

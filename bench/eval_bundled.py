@@ -41,7 +41,8 @@ def main() -> None:
         metrics = "all" if pipe.conditional else None
         result = evaluate(pipe, metrics=metrics, n=args.n, progress=True)
         seconds = time.perf_counter() - start
-        write_eval_outputs(args.out / name, pipe, result, command=" ".join(sys.argv), seconds=seconds)
+        # A model given as a folder path reports under its folder's name, inside OUT.
+        write_eval_outputs(args.out / Path(name).name, pipe, result, command=" ".join(sys.argv), seconds=seconds)
         results[name] = result
         print(f"{name}: {seconds:.0f} s", flush=True)
     names = list(results)

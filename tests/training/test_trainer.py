@@ -183,33 +183,28 @@ def test_logged_numbers_are_window_means_of_the_steps_that_made_them(tmp_path, p
         assert any(not math.isfinite(v) for v in (*seen["d"].values(), *seen["g"].values()))
 
 
-def test_mode_seeking_pairs_same_class_samples_in_the_g_step_and_is_logged(tmp_path):
-    weight = 0.5
-    trainer = Trainer(tiny_config({"loss.mode_seeking": weight, "train.kimg": 0.08}), tmp_path / "r", quiet=True)
-    calls = []
-    forward = trainer.G.forward
-    trainer.G.forward = lambda z, y=None, **kw: calls.append((z, y)) or forward(z, y, **kw)
-    penalties = []
-    real_penalty = trainer_module.mode_seeking_penalty
-    trainer_module.mode_seeking_penalty = lambda fake, z: penalties.append(real_penalty(fake, z)) or penalties[-1]
-    try:
+def test_mode_seeking_pairs_same_class_samples_in_the_g_step_and_is_logged(tmp_path, monkeypatch):
+    trainer = Trainer(tiny_config({"loss.mode_seeking": 0.5, "train.kimg": 0.08}), tmp_path / "r", quiet=True)
+    calls, penalties = [], []
+    forward, real_penalty = trainer.G.forward, trainer_module.mode_seeking_penalty
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer.G, "forward", lambda z, y=None, **kw: calls.append((z, y)) or forward(z, y, **kw))
+        patch.setattr(trainer_module, "mode_seeking_penalty",
+                      lambda fake, z: penalties.append(real_penalty(fake, z)) or penalties[-1])
         out = trainer.generator_step()
-    finally:
-        trainer_module.mode_seeking_penalty = real_penalty
     (z, y), half = calls[-1], trainer.local_batch // 2
     assert torch.equal(y[:half], y[half:]) and not torch.equal(z[:half], z[half:])
     assert out["mode_seeking"] == penalties[0].detach() and float(out["mode_seeking"]) > 0
-    trainer.G.forward = forward
     trainer.fit()
     logged = [json.loads(x) for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert all(math.isfinite(e["mode_seeking"]) and e["mode_seeking"] > 0 for e in logged if "step" in e)
 
 
-def test_without_mode_seeking_the_g_batch_labels_are_not_paired(tmp_path):
+def test_without_mode_seeking_the_g_batch_labels_are_not_paired(tmp_path, monkeypatch):
     trainer = Trainer(tiny_config({"train.kimg": 0.08}), tmp_path / "r", quiet=True)
     calls = []
     forward = trainer.G.forward
-    trainer.G.forward = lambda z, y=None, **kw: calls.append(y) or forward(z, y, **kw)
+    monkeypatch.setattr(trainer.G, "forward", lambda z, y=None, **kw: calls.append(y) or forward(z, y, **kw))
     out = trainer.generator_step()
     half = trainer.local_batch // 2
     assert not torch.equal(calls[-1][:half], calls[-1][half:]) and "mode_seeking" not in out

@@ -108,7 +108,8 @@ class Trainer:
             torch.set_num_threads(t.threads)
         if t.batch_size % self.dist.world_size:
             raise GanforgeError(f"train.batch_size {t.batch_size} must divide evenly over {self.dist.world_size} ranks")
-        if cfg.loss.mode_seeking > 0 and t.batch_size // self.dist.world_size < 2:
+        self.local_batch = t.batch_size // self.dist.world_size
+        if cfg.loss.mode_seeking > 0 and self.local_batch < 2:
             raise GanforgeError(
                 f"loss.mode_seeking > 0 pairs the samples of each rank's batch; train.batch_size {t.batch_size} "
                 f"over {self.dist.world_size} rank(s) leaves fewer than 2; raise train.batch_size or set loss.mode_seeking=0"
@@ -170,7 +171,6 @@ class Trainer:
         self._unconfirmed_events = False  # an event since checkpoints/healthy was last written
 
         # 4. Data order and noise: each rank its own noise stream, all saved in checkpoints.
-        self.local_batch = t.batch_size // self.dist.world_size
         self.loader = InMemoryLoader(
             self.dataset, batch_size=self.local_batch, seed=t.seed, device=self.device,
             rank=self.dist.rank, world_size=self.dist.world_size,

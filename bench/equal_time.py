@@ -24,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ganforge.config import load_config  # noqa: E402
+from ganforge.tasks import load_config  # noqa: E402
 from ganforge.training import Trainer  # noqa: E402
 
 # Long enough never to end; samples and snapshots out of the way (the health probes stay:

@@ -24,8 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ganforge.config import load_config  # noqa: E402
+from ganforge.tasks import load_config  # noqa: E402
 from ganforge.errors import GanforgeError  # noqa: E402
+from ganforge.losses import LOSSES  # noqa: E402
 from ganforge.training import health as hm  # noqa: E402
 
 # The events observe_log can raise; divergence needs a non-finite value, which ends a run.
@@ -46,7 +47,7 @@ def replay(run_dir: Path) -> tuple[list[hm.HealthEvent], list[dict], str]:
                 if record.get("kind") in LOG_KINDS:
                     logged.append(record)
             elif "event" not in record and "loss_d" in record and "step" in record:
-                numbers = hm.judged_numbers(record, cfg.loss.name)
+                numbers = hm.judged_numbers(record, LOSSES.get(cfg.loss.name).scores_have_scale)
                 events += monitor.observe_log(int(record["step"]), float(record["kimg"]), numbers)
     return events, logged, cfg.health.policy
 

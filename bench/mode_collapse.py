@@ -88,7 +88,7 @@ class Job:
 
 def job_config(job: Job) -> Any:
     """The RunConfig a job trains: preset, baseline overrides, --set, seed, threads, kimg scale."""
-    from ganforge.config import load_config
+    from ganforge.tasks import load_config
 
     overrides = (list(BASELINE[job.bench]) if job.variant == "baseline" else []) + list(job.overrides)
     cfg = load_config(ROOT / "configs" / f"{PRESETS[job.bench]}.yaml", overrides + [f"train.seed={job.seed}", f"train.threads={job.threads}"])
@@ -123,7 +123,7 @@ def run_job(job: Job) -> dict:
 
     torch.set_num_threads(job.threads)
     from ganforge.metrics.evaluate import evaluate
-    from ganforge.pipeline import GeneratorPipeline
+    from ganforge.pipelines import GeneratorPipeline
     from ganforge.training import Trainer
 
     run_dir = Path(job.out) / "runs" / job.name

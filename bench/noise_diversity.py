@@ -4,7 +4,7 @@
 
 MODEL is a bundled name, an exported folder or a run folder of a class-conditional
 stylegan model. For each, prints the learned noise strengths and the health probe's
-within-class diversity (``ganforge.training.health.probe_diversity``) of 500 images, 50
+within-class diversity (``ganforge.metrics.diversity.probe_diversity``) of 500 images, 50
 per class, with the noise inputs fixed (const), fresh (random) and off (none), and with
 one z per class and only the noise fresh. The last line is ``noise_share: X``, the largest
 over the models of (noise-only diversity / const-noise diversity): near 0, the noise adds
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import ganforge  # noqa: E402
-from ganforge.training.health import probe_diversity  # noqa: E402
+from ganforge.metrics.diversity import probe_diversity  # noqa: E402
 
 PER_CLASS = 50
 

@@ -24,8 +24,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ganforge.pipeline import PRETRAINED_DIR, WEIGHTS  # noqa: E402
-from ganforge.training import checkpoint as ckpt  # noqa: E402
+from ganforge.tasks.noise_to_image import NoiseToImageTask
+from ganforge.pipelines import PRETRAINED_DIR, WEIGHTS  # noqa: E402
+from ganforge import checkpoint as ckpt  # noqa: E402
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
     start = time.perf_counter()
     subprocess.run(command, check=True)
     minutes = (time.perf_counter() - start) / 60
-    trained = ckpt.load_weights(ckpt.latest_checkpoint(run_dir) / ckpt.G_EMA_FILE)
+    trained = ckpt.load_weights(ckpt.latest_checkpoint(run_dir) / NoiseToImageTask.file_name("G_ema"))
     bundled_file = PRETRAINED_DIR / args.preset / WEIGHTS
     if bundled_file.is_file():
         bundled = ckpt.load_weights(bundled_file)

@@ -12,8 +12,9 @@ import yaml
 from PIL import Image
 
 import ganforge
+from ganforge.tasks.noise_to_image import NoiseToImageTask
 from ganforge.cli import main
-from ganforge.training import checkpoint as ckpt
+from ganforge import checkpoint as ckpt
 
 TINY = {
     "name": "tiny",
@@ -162,10 +163,10 @@ def test_corrupted_checkpoint_files(trained, monkeypatch, capsys, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained / "run", run)
     last = ckpt.latest_checkpoint(run)
-    weights = last / ckpt.G_EMA_FILE
+    weights = last / NoiseToImageTask.file_name("G_ema")
     weights.write_bytes(weights.read_bytes()[:100])  # truncated
     code, _, err = run_cli(monkeypatch, capsys, "generate", run, "--out", tmp_path / "g.png")
-    assert_one_line_error(code, err, "corrupt", ckpt.G_EMA_FILE)
+    assert_one_line_error(code, err, "corrupt", NoiseToImageTask.file_name("G_ema"))
     assert not (tmp_path / "g.png").exists()
 
     state = last / ckpt.STATE_FILE

@@ -11,29 +11,23 @@ import pytest
 import torch
 from PIL import Image
 
+from .builders import TINY_FAMILIES, tiny_model_config
 from ganforge import latent as L
-from ganforge.config import build_config
+from ganforge.tasks import build_config
 from ganforge.data import FASHION_CLASSES
 from ganforge.errors import GanforgeError
 from ganforge.models import build_generator
-from ganforge.pipeline import GeneratorPipeline
+from ganforge.pipelines import GeneratorPipeline
 from ganforge.sampling import latents, recalibrate_batchnorm
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TINY = {
-    "dcgan": {"family": "dcgan", "width": 8, "latent_dim": 16},
-    "stylegan": {"family": "stylegan", "width": 8, "max_channels": 16, "w_dim": 16, "mapping_layers": 2,
-                 "latent_dim": 16},
-}
+TINY = TINY_FAMILIES
 
 
 def tiny_pipe(family: str, conditional: bool = False, *, channels: int = 1) -> GeneratorPipeline:
     """A tiny random G whose images vary (dcgan: batch norm recalibrated; at init it draws flat grey)."""
-    model = {**TINY[family], "output_shape": [channels, 32, 32]}
-    if conditional:
-        model.update(conditional=True, num_classes=len(FASHION_CLASSES))
-    cfg = build_config({"name": "tiny", "data": {"dataset": "fashion-mnist"}, "model": model})
+    cfg = tiny_model_config(family, conditional=conditional, channels=channels)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         G = build_generator(cfg.model)

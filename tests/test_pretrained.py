@@ -11,7 +11,7 @@ import pytest
 
 import ganforge
 from ganforge.data import FASHION_CLASSES
-from ganforge.pipeline import PRETRAINED_DIR
+from ganforge.pipelines import PRETRAINED_DIR
 
 EXPECTED = {"fashion-cgan": True, "fashion-dcgan": False, "fashion-stylegan": True}  # name -> conditional
 

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge.config import build_config
+from .builders import tiny_model_config
+from ganforge.tasks import build_config
 from ganforge.data import FASHION_CLASSES
 from ganforge.errors import GanforgeError
 from ganforge.models import build_generator
-from ganforge.pipeline import CONFIG_JSON, WEIGHTS, GeneratorPipeline
+from ganforge.pipelines import CONFIG_JSON, WEIGHTS, GeneratorPipeline
 from ganforge.sampling import class_labels, latents, recalibrate_batchnorm, truncate
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -78,10 +79,7 @@ def test_fewer_labels_than_classes_still_spread():
 
 # --------------------------------------------------------------------- recalibrate_batchnorm
 def _tiny_dcgan_config(conditional: bool = True):
-    model = {"family": "dcgan", "width": 8, "latent_dim": LATENT, "output_shape": [1, 32, 32]}
-    if conditional:
-        model.update(conditional=True, num_classes=len(FASHION_CLASSES))
-    return build_config({"name": "tiny", "data": {"dataset": "fashion-mnist"}, "model": model})
+    return tiny_model_config("dcgan", conditional=conditional, latent_dim=LATENT)
 
 
 def _generator(cfg, seed: int = 0) -> torch.nn.Module:

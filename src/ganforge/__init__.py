@@ -11,6 +11,6 @@ Python API::
 __version__ = "0.1.0"
 
 from .errors import GanforgeError  # noqa: E402
-from .pipeline import GeneratorPipeline, bundled_models, load  # noqa: E402
+from .pipelines import GeneratorPipeline, ImageToImagePipeline, bundled_models, load  # noqa: E402
 
-__all__ = ["GanforgeError", "GeneratorPipeline", "__version__", "bundled_models", "load"]
+__all__ = ["GanforgeError", "GeneratorPipeline", "ImageToImagePipeline", "__version__", "bundled_models", "load"]

@@ -1,4 +1,4 @@
-"""The ``ganforge`` command line: train, generate, eval, export, info, train-classifier,
+"""The ``ganforge`` command line: train, generate, apply, eval, export, info, train-classifier,
 interpolate, mix, project.
 
 A user mistake prints one line (``error: ...``) and exits with status 2; an interrupted
@@ -8,11 +8,11 @@ training run saves a checkpoint and exits with 130.
 from __future__ import annotations
 
 import json
-import math
-import os
+
+
 import shlex
 import sys
-from datetime import datetime
+
 from pathlib import Path
 
 import click
@@ -61,56 +61,17 @@ def train(args: tuple[str, ...], run_dir: Path | None, resume_dir: Path | None, 
     Distributed (gloo on CPU, nccl on CUDA), same command:
       torchrun --nproc_per_node 2 -m ganforge.cli train configs/fashion-dcgan.yaml --run-dir runs/ddp
     """
-    from .config import RESUME_OVERRIDABLE, apply_overrides, build_config, load_config, load_yaml, parse_overrides
-    from .training import Trainer
+    from .service.training import finish, prepare, summary
 
     command = "ganforge train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    if resume_dir is not None:
-        cfg_file = resume_dir / "config.yaml"
-        if not cfg_file.is_file():
-            _fail(f"'{resume_dir}' is not a run folder (no config.yaml); --resume takes a folder made by ganforge train")
-        overrides = parse_overrides(args)
-        bad = [k for k in overrides if k not in RESUME_OVERRIDABLE]
-        if bad:
-            _fail(f"'{bad[0]}' cannot change on resume (it would change the training itself); "
-                  f"allowed: {', '.join(RESUME_OVERRIDABLE)}")
-        cfg = build_config(apply_overrides(load_yaml(cfg_file.read_text()), overrides))
-        trainer = Trainer(cfg, resume_dir, resume=True, quiet=quiet, command=command)
-        if overrides:
-            from .config import save_config_yaml
-
-            if trainer.dist.is_main:
-                save_config_yaml(trainer.cfg, resume_dir / "config.yaml")
-    else:
-        if not args:
-            _fail("give a CONFIG file (for example configs/fashion-cgan.yaml) or --resume RUN_DIR")
-        cfg = load_config(args[0], args[1:])
-        if run_dir is None:
-            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-                _fail("under torchrun, pass --run-dir so every process writes to the same folder")
-            run_dir = Path("runs") / f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        trainer = Trainer(cfg, run_dir, quiet=quiet, command=command)
+    config, overrides = (None, args) if resume_dir is not None else (args[0] if args else None, args[1:])
+    trainer = prepare(config, overrides, run_dir=run_dir, resume=resume_dir, quiet=quiet, command=command)
     if not quiet and trainer.dist.is_main:
-        m = trainer.cfg.model
-        click.echo(
-            f"training {m.family}{' (conditional, ' + str(m.num_classes) + ' classes)' if m.conditional else ''} "
-            f"on {trainer.cfg.data.dataset} [{len(trainer.dataset)} examples] for {trainer.cfg.train.kimg:g} kimg "
-            f"on {trainer.device} -> {trainer.run_dir}", err=True)
-    try:
-        out = trainer.fit()
-    finally:
-        trainer.dist.close()
-    if trainer.dist.is_main and not quiet:
-        click.echo(f"done: {out}\n  samples: {out / 'samples' / 'latest.png'}\n  "
-                   f"checkpoint: {trainer.last_good}\n  generate: ganforge generate {out} -n 64 --out grid.png")
-
-
-def _grid_columns(n: int, labels) -> int:
-    if labels is not None and n:
-        per_class = int(np.bincount(labels.numpy()).max())
-        if per_class * len(np.unique(labels.numpy())) == n and per_class > 1:
-            return per_class  # one row per class
-    return max(1, math.ceil(math.sqrt(n)))
+        click.echo(summary(trainer), err=True)
+    result = finish(trainer)
+    if result.is_main and not quiet:
+        click.echo(f"done: {result.run_dir}\n  samples: {result.samples}\n  "
+                   f"checkpoint: {result.checkpoint}\n  generate: ganforge generate {result.run_dir} -n 64 --out grid.png")
 
 
 @cli.command()
@@ -127,58 +88,10 @@ def _grid_columns(n: int, labels) -> int:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def generate(model: str, n: int, seed: int, class_: str | None, truncation: float, out: Path, device: str) -> None:
     """Generate images with MODEL: a bundled name, an exported folder or a run folder."""
-    from . import load
-    from .images import make_grid, save_png, scatter_png, to_uint8
+    from .service import generate as generate_images
 
-    pipe = load(model)
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            _fail("--device cuda but no CUDA device is available; use --device cpu")
-        pipe.to("cuda")
-    suffix = out.suffix.lower()
-    if suffix not in ("", ".png", ".npz"):
-        _fail(f"--out '{out}': use FILE.png, FILE.npz or a folder name (no extension)")
-    classes = class_ if class_ is not None else ("all" if pipe.conditional else None)
-    raw, labels = pipe.generate_tensor(n, classes, seed=seed, truncation=truncation)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if pipe.kind == "vector":
-        points = raw.numpy().astype(np.float32)
-        if suffix == ".npz":
-            _save_npz(out, samples=points)
-        elif suffix == ".png":
-            save_png(scatter_png(points), out)
-        else:
-            _fail("2D models write FILE.png (scatter plot) or FILE.npz")
-        click.echo(f"wrote {n} points to {out}", err=True)
-        return
-    images = to_uint8(raw)
-    if suffix == ".npz":
-        arrays = {"images": images}
-        if labels is not None:
-            arrays["labels"] = labels.numpy().astype(np.int64)
-        _save_npz(out, **arrays)
-    elif suffix == ".png":
-        grid = make_grid(images, _grid_columns(n, labels))
-        save_png(grid, out, upscale=max(1, 512 // max(grid.shape[:2])))
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        names = pipe.class_names
-        for i, img in enumerate(images):
-            tag = "" if labels is None else "-" + (names[int(labels[i])] if names else str(int(labels[i]))).replace("/", "-")
-            save_png(img, out / f"seed{seed}-{i:06d}{tag}.png")
-    click.echo(f"wrote {n} images to {out}", err=True)
-
-
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    import io
-
-    from .fileio import atomic_write_bytes
-
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    result = generate_images(model, n=n, out=out, seed=seed, classes=class_, truncation=truncation, device=device)
+    click.echo(f"wrote {result.count} {'points' if result.kind == 'vector' else 'images'} to {result.out}", err=True)
 
 
 @cli.command()
@@ -188,9 +101,10 @@ def export(run_dir: Path, out_dir: Path) -> None:
     """Export the latest EMA generator of RUN_DIR as a model folder in OUT_DIR.
 
     OUT_DIR gets config.json, generator.safetensors and a README model card; use it with
-    `ganforge generate OUT_DIR` or `ganforge.load(OUT_DIR)`.
+    `ganforge generate OUT_DIR` (noise -> image), `ganforge apply OUT_DIR` (image -> image)
+    or `ganforge.load(OUT_DIR)`.
     """
-    from .pipeline import GeneratorPipeline
+    from .pipelines import GeneratorPipeline
 
     if not (run_dir / "config.yaml").is_file():
         _fail(f"'{run_dir}' is not a run folder (no config.yaml)")
@@ -203,19 +117,24 @@ def export(run_dir: Path, out_dir: Path) -> None:
 @click.argument("model")
 @click.option("--json", "as_json", is_flag=True, help="print the description as JSON")
 def info(model: str, as_json: bool) -> None:
-    """Describe MODEL: family, output, classes, size, training and metrics."""
-    from . import load
+    """Describe MODEL: task, family, output, classes, size, training and metrics."""
+    from .service import describe
 
-    d = load(model).describe()
+    d = describe(model)
     if as_json:
         click.echo(json.dumps(d, indent=2))
         return
     t = d.get("training") or {}
     click.echo(f"model:      {d['source']}")
-    click.echo(f"family:     {d['family']} ({d['kind']}, output {' x '.join(map(str, d['output_shape']))})")
-    click.echo(f"latent:     {d['latent_dim']}")
+    click.echo(f"task:       {d['task']} ({d['pipeline']} pipeline)")
+    if d["kind"] == "image-to-image":
+        click.echo(f"family:     {d['family']} ({d['in_channels']} -> {d['out_channels']} channels, any image size)")
+    else:
+        click.echo(f"family:     {d['family']} ({d['kind']}, output {' x '.join(map(str, d['output_shape']))})")
+        click.echo(f"latent:     {d['latent_dim']}")
     click.echo(f"parameters: {d['parameters']:,}")
-    click.echo(f"classes:    {', '.join(d['classes']) if d['classes'] else 'unconditional'}")
+    if d["kind"] != "image-to-image":
+        click.echo(f"classes:    {', '.join(d['classes']) if d['classes'] else 'unconditional'}")
     click.echo(f"data:       {d['data']}")
     if t:
         click.echo(f"training:   {t.get('kimg', '?')} kimg, {t.get('steps', '?')} steps")
@@ -223,6 +142,47 @@ def info(model: str, as_json: bool) -> None:
             click.echo(f"command:    {t['command']}")
     for k, v in (d.get("metrics") or {}).items():
         click.echo(f"{k + ':':<20}{v}")
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="FILE.png (or .jpg, .webp, .tif) for a single input file; otherwise a folder that mirrors the "
+                   "input names, one PNG each")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+def apply(model: str, inputs: tuple[Path, ...], out: Path, device: str, quiet: bool) -> None:
+    """Run an image-to-image MODEL (trained with task: paired) on INPUT files or folders.
+
+    \b
+    Folders are searched recursively for images; a file that cannot be read is reported and
+    skipped, and the exit status is 1 if any failed. Example:
+      ganforge apply runs/edges2shapes photos/ --out results/
+    """
+    from tqdm import tqdm
+
+    from .service import apply as apply_model
+
+    bar = None
+
+    def progress(event) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=event.total, unit="image", disable=quiet, desc="applying")
+        bar.update(event.done - bar.n)
+
+    try:
+        result = apply_model(model, list(inputs), out=out, device=device, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    for path, reason in result.failed:
+        click.echo(f"skipped {path}: {reason}", err=True)
+    click.echo(f"wrote {len(result.written)} images to {out}" + (f"; {len(result.failed)} failed" if result.failed else ""),
+               err=True)
+    if result.failed:
+        sys.exit(1)
 
 
 @cli.command("eval")
@@ -524,7 +484,7 @@ def project_cmd(model: str, image: str, space: str | None, steps: int, lr: float
 
 
 def main() -> None:
-    from .training import TrainingDiverged, TrainingUnhealthy
+    from .errors import TrainingDiverged, TrainingUnhealthy
 
     try:
         cli.main(standalone_mode=False)

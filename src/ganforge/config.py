@@ -1,56 +1,25 @@
-"""Typed run configuration: data, model, loss and training settings.
+"""The config sections every task shares, and the base of every task's config.
 
-Every section is a pydantic model with ``extra="forbid"``, so a misspelled key is an error
-that lists the valid keys. The model section is the config class of the chosen family
-(``models/<family>.py`` owns it). The fully resolved config (with data-derived fields such
-as ``num_classes`` filled in) is written as ``config.yaml`` into every run folder and as
-``config.json`` into every exported model.
+A run's config is a task config (:class:`TaskConfig` subclass, owned by ``tasks/<task>.py``):
+its top-level key ``task`` names the task (``noise-to-image`` when absent, so presets and run
+folders from before tasks existed keep working) and the task owns its other sections. Every
+section is a pydantic model with ``extra="forbid"``, so a misspelled key is an error that lists
+the valid keys. The fully resolved config (data-derived fields filled in) is written as
+``config.yaml`` into every run folder and as ``config.json`` into every exported model.
+Loading and validating a file is :func:`ganforge.tasks.load_config`.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from .data import DATASETS
 from .errors import GanforgeError
-
-
-class StrictModel(BaseModel):
-    """Base of every config section: unknown keys are refused."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
-
-
-class FamilyConfig(StrictModel):
-    """Fields every model family shares. Families subclass this in ``models/<family>.py``.
-
-    ``num_classes`` and the data shape fields are filled in from the data set when a run is
-    resolved; users normally leave them unset.
-    """
-
-    family: str
-    latent_dim: int = Field(128, ge=1, description="size of the noise vector z")
-    conditional: bool = Field(False, description="condition G and D on class labels")
-    num_classes: int = Field(0, ge=0, description="filled in from the data when conditional")
-    output_shape: tuple[int, ...] | None = Field(
-        None, description="(C, H, W) or (D,): filled in from the data"
-    )
-    d_conditioning: Literal["projection", "acgan"] = Field(
-        "projection", description="how D uses labels: projection head or auxiliary classifier"
-    )
-    spectral_norm: bool = Field(False, description="spectral normalization on D's weights")
-    minibatch_std: bool = Field(False, description="append a minibatch standard-deviation feature in D")
-    pack: int = Field(1, ge=1, description="PacGAN: D judges `pack` samples jointly")
-
-    @model_validator(mode="after")
-    def _pack_unconditional(self) -> "FamilyConfig":
-        if self.pack > 1 and self.conditional:
-            raise ValueError("model.pack > 1 (PacGAN) works only for unconditional models; set model.pack=1")
-        return self
+from .schema import FamilyConfig, StrictModel, apply_overrides, load_yaml, parse_overrides  # noqa: F401 (re-exported)
 
 
 class DataConfig(StrictModel):
@@ -61,40 +30,14 @@ class DataConfig(StrictModel):
     channels: Literal[1, 3] = 1
     limit: int | None = Field(None, ge=1, description="use only the first N examples")
     toy_samples: int = Field(100_000, ge=100, description="points drawn from a 2D mixture")
+    source_channels: Literal[1, 3] | None = Field(
+        None, description="paired data: channels of the source images (None: same as channels)"
+    )
 
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        from .data import DATASETS
-
         DATASETS.get(name)  # raises with the known names
-        return name
-
-
-class LossConfig(StrictModel):
-    name: str = Field("nonsaturating", description="a registered adversarial loss")
-    r1_gamma: float = Field(0.0, ge=0, description="R1 penalty weight (0 disables)")
-    r1_interval: int = Field(16, ge=1, description="lazy R1: apply every N steps, scaled by N")
-    gp_weight: float = Field(10.0, ge=0, description="gradient penalty weight for wgan-gp")
-    aux_weight: float = Field(1.0, ge=0, description="auxiliary classifier loss weight (acgan)")
-    pl_weight: float = Field(
-        0.0, ge=0, description="path-length regularization weight (StyleGAN2; stylegan family only; 0 disables)"
-    )
-    pl_interval: int = Field(4, ge=1, description="lazy path-length regularization: every N steps, scaled by N")
-    pl_decay: float = Field(0.01, gt=0, le=1, description="decay of the running mean path length")
-    pl_batch_shrink: int = Field(2, ge=1, description="path-length batch = batch size / this")
-    mode_seeking: float = Field(
-        0.0, ge=0,
-        description="mode-seeking weight (Mao et al. 2019): G is pushed to map different z of a class to "
-        "different images, against collapse within classes (0 disables)",
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _known_loss(cls, name: str) -> str:
-        from .losses import LOSSES
-
-        LOSSES.get(name)
         return name
 
 
@@ -116,7 +59,9 @@ class TrainConfig(StrictModel):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    channels_last: bool | None = Field(None, description="None: on for CUDA convnets, off on CPU")
+    channels_last: bool | None = Field(
+        None, description="channels-last memory format for image networks (None: what is fastest on this machine)"
+    )
     threads: int | None = Field(None, ge=1, description="CPU threads for torch (default: torch's)")
     log_every: int = Field(50, ge=1, description="steps between log.jsonl lines")
     sample_every_kimg: float = Field(10.0, gt=0, description="sample grid interval")
@@ -179,27 +124,6 @@ class HealthConfig(StrictModel):
     augment_step: float = Field(0.2, ge=0, le=1, description="recover: ada p (or the floor of p) raised by this")
 
 
-class RunConfig(StrictModel):
-    name: str = Field("run", description="preset name; the default run folder starts with it")
-    data: DataConfig = DataConfig()
-    model: SerializeAsAny[FamilyConfig]
-    loss: LossConfig = LossConfig()
-    train: TrainConfig = TrainConfig()
-    augment: AugmentConfig = AugmentConfig()
-    health: HealthConfig = HealthConfig()
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _family_config(cls, value: Any) -> Any:
-        from .models import MODELS
-
-        if isinstance(value, FamilyConfig):
-            return value
-        if not isinstance(value, dict) or "family" not in value:
-            raise ValueError(f"model needs a 'family' key; known families: {', '.join(MODELS.names())}")
-        return MODELS.get(value["family"]).config.model_validate(value)
-
-
 # Keys that may change when a run is resumed: they affect how long and how often, never the
 # arithmetic of a step, so the resumed run still equals an uninterrupted one bit for bit.
 RESUME_OVERRIDABLE = (
@@ -215,82 +139,52 @@ RESUME_OVERRIDABLE = (
 )
 
 
-class _ConfigLoader(yaml.SafeLoader):
-    """YAML 1.2 booleans: only true/false. YAML 1.1's yes/no/on/off stay strings, so
-    ``health.policy: off`` means the policy "off", not False."""
+class TaskConfig(StrictModel):
+    """Base of every task's config: the task's name, the run's name, data, training and health.
+
+    A task subclasses it in ``tasks/<task>.py`` and adds its own sections (networks, losses, ...).
+    """
+
+    task: str = Field(..., description="the task: noise-to-image, paired, ...")
+    name: str = Field("run", description="preset name; the default run folder starts with it")
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    health: HealthConfig = HealthConfig()
+
+    # Sections whose class depends on a value inside them (a model family): name -> fn(raw section) -> class.
+    dynamic_sections: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def section_class(cls, name: str, raw_section: Any) -> type[BaseModel] | None:
+        """The pydantic class of section ``name`` (for listing its valid keys in an error)."""
+        if name in cls.dynamic_sections:
+            return cls.dynamic_sections[name](raw_section)
+        field = cls.model_fields.get(name)
+        ann = getattr(field, "annotation", None)
+        return ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
 
 
-_ConfigLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_ConfigLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def load_yaml(text: str) -> Any:
-    """Parse config YAML (a preset, a run's config.yaml or an override value)."""
-    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
-
-
-def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Parse ``key=value`` strings (dotted keys, YAML values) into a flat dict."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise GanforgeError(f"override '{item}' is not key=value (for example train.kimg=50)")
-        try:
-            out[key.strip()] = load_yaml(raw) if raw != "" else None
-        except yaml.YAMLError:
-            out[key.strip()] = raw
-    return out
-
-
-def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Set dotted keys in a nested dict (a copy); validation later refuses unknown ones."""
-    import copy
-
-    raw = copy.deepcopy(raw)
-    for dotted, value in overrides.items():
-        node = raw
-        parts = dotted.split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise GanforgeError(f"override '{dotted}': '{part}' is a value, not a section")
-            node = child
-        node[parts[-1]] = value
-    return raw
-
-
-def _valid_keys(loc: tuple[Any, ...], raw: dict[str, Any]) -> list[str]:
+def _valid_keys(config_class: type[TaskConfig], loc: tuple[Any, ...], raw: dict[str, Any]) -> list[str]:
     """The field names allowed at the section ``loc`` points into."""
-    from .models import MODELS
-
     section = loc[:-1]
     if not section:
-        return list(RunConfig.model_fields)
-    top = section[0]
-    if top == "model":
-        family = raw.get("model", {}).get("family")
-        cls = MODELS.get(family).config if family in MODELS else FamilyConfig
-        return list(cls.model_fields)
-    field = RunConfig.model_fields.get(str(top))
-    if field is not None and isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-        return list(field.annotation.model_fields)
-    return []
+        return list(config_class.model_fields)
+    cls = config_class.section_class(str(section[0]), raw.get(section[0]))
+    for part in section[1:]:  # nested sections
+        field = cls.model_fields.get(str(part)) if cls is not None else None
+        ann = getattr(field, "annotation", None)
+        cls = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return list(cls.model_fields) if cls is not None else []
 
 
-def format_validation_error(err: ValidationError, raw: dict[str, Any]) -> str:
+def format_validation_error(err: ValidationError, raw: dict[str, Any], config_class: type[TaskConfig]) -> str:
     """Turn pydantic's multi-line report into one line a person can act on."""
     first = err.errors()[0]
-    # A discriminated family config nests its errors under the family name; drop it.
+    # A dynamic section (a family config) nests its errors under the class name; drop it.
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.endswith("Config")))
     key = ".".join(str(p) for p in loc)
     if first["type"] == "extra_forbidden":
-        valid = ", ".join(_valid_keys(loc, raw))
+        valid = ", ".join(_valid_keys(config_class, loc, raw))
         return f"unknown config key '{key}'; valid keys here: {valid}"
     if first["type"] == "missing":
         return f"config key '{key}' is required"
@@ -304,38 +198,11 @@ def format_validation_error(err: ValidationError, raw: dict[str, Any]) -> str:
     return f"config key '{key}': {msg}{shown}" if key else msg
 
 
-def build_config(raw: dict[str, Any]) -> RunConfig:
-    """Validate a raw dict into a :class:`RunConfig`; user errors become one-line errors."""
-    if not isinstance(raw, dict):
-        raise GanforgeError("a config must be a YAML mapping with sections data, model, loss, train")
-    try:
-        return RunConfig.model_validate(raw)
-    except ValidationError as err:
-        raise GanforgeError(format_validation_error(err, raw)) from None
-    except GanforgeError:
-        raise
-
-
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Read a YAML preset, apply ``key=value`` overrides and validate."""
-    path = Path(path)
-    if not path.is_file():
-        raise GanforgeError(f"config file '{path}' does not exist (presets are in configs/*.yaml)")
-    try:
-        raw = load_yaml(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise GanforgeError(f"config file '{path}' is not valid YAML: {str(err).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise GanforgeError(f"config file '{path}' must be a YAML mapping with sections data, model, loss, train")
-    raw.setdefault("name", path.stem)
-    return build_config(apply_overrides(raw, parse_overrides(overrides)))
-
-
-def config_to_dict(cfg: RunConfig) -> dict[str, Any]:
+def config_to_dict(cfg: StrictModel) -> dict[str, Any]:
     return cfg.model_dump(mode="json")
 
 
-def save_config_yaml(cfg: RunConfig, path: Path) -> None:
+def save_config_yaml(cfg: StrictModel, path: Path) -> None:
     from .fileio import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

@@ -18,3 +18,11 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
 
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class TrainingDiverged(GanforgeError):
+    """A loss or weight became NaN or infinite during training."""
+
+
+class TrainingUnhealthy(GanforgeError):
+    """The health monitor's recover policy ran out of retries (or had nothing to roll back to)."""

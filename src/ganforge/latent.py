@@ -1,6 +1,6 @@
 """Latent-space tools: interpolation, style mixing and projection of an image into a generator.
 
-Three actions on a loaded :class:`~ganforge.pipeline.GeneratorPipeline`:
+Three actions on a loaded :class:`~ganforge.pipelines.generation.GeneratorPipeline`:
 
 - :func:`interpolate` walks from seed to seed in z (any image model) or in w (models with a
   mapping network, such as ``stylegan``) and returns the frames.
@@ -11,7 +11,7 @@ Three actions on a loaded :class:`~ganforge.pipeline.GeneratorPipeline`:
 
 Seed ``s`` always stands for the latent ``sampling.latents(s, 1, latent_dim)[0]``: image 0 of
 ``ganforge generate MODEL --seed s``. Generation runs on chunks of exactly
-:data:`~ganforge.pipeline.GENERATION_CHUNK` latents, as ``generate`` does, so a keyframe is bit
+:data:`~ganforge.pipelines.generation.GENERATION_CHUNK` latents, as ``generate`` does, so a keyframe is bit
 for bit the image ``generate`` draws for its seed. Nothing here writes files; the CLI does.
 """
 
@@ -32,7 +32,8 @@ from . import __version__, sampling
 from .data.imageio import open_image, to_array
 from .errors import GanforgeError
 from .images import make_grid, to_uint8
-from .pipeline import GENERATION_CHUNK, GeneratorPipeline
+from .data import DATASETS
+from .pipelines.generation import GENERATION_CHUNK, GeneratorPipeline
 
 SPACES = ("z", "w", "w+")
 METHODS = ("lerp", "slerp")
@@ -437,7 +438,7 @@ def load_projection(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     """
     from safetensors import safe_open
 
-    from .training.checkpoint import load_weights
+    from .checkpoint import load_weights
 
     tensors = load_weights(Path(path))  # a missing or corrupt file is a one-line error
     with safe_open(str(path), framework="pt") as f:
@@ -604,7 +605,7 @@ def _perceptual_distance(pipe: GeneratorPipeline, target: torch.Tensor,
     over blocks (Zhang et al. 2018, the untrained "baseline" variant of LPIPS).
     """
     c, h, _ = pipe.config.model.output_shape
-    fits = c == 1 and h in (28, 32) and pipe.config.data.dataset == "fashion-mnist"
+    fits = c == 1 and h in (28, 32) and DATASETS.get(pipe.config.data.dataset).perceptual
     if wanted is False or (wanted is None and not fits):
         return None
     if not fits:

@@ -59,7 +59,10 @@ class AdversarialLoss:
     """
 
     name: str  # registry key, e.g. "hinge"
-    needs_gradient_penalty: bool = False  # the trainer adds gradient_penalty() to D's loss
+    needs_gradient_penalty: bool = False  # the task adds gradient_penalty() to D's loss
+    # D's scores have a fixed scale (logits, margins), so a gap between D(real) and D(fake)
+    # means something; a Wasserstein critic's do not (the health monitor skips them then).
+    scores_have_scale: bool = True
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         """Discriminator loss from scores on real ``(N,)`` and generated ``(N,)`` samples."""
@@ -124,6 +127,7 @@ class WassersteinLoss(AdversarialLoss):
 
     name: str = "wgan-gp"
     needs_gradient_penalty: bool = True
+    scores_have_scale: bool = False
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
         return _fp32(fake_logits).mean() - _fp32(real_logits).mean()

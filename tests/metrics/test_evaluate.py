@@ -10,10 +10,11 @@ import pytest
 import torch
 
 import ganforge
+from ganforge.tasks.noise_to_image import NoiseToImageTask
 from ganforge.errors import GanforgeError
 from ganforge.metrics.evaluate import METRICS, evaluate
 from ganforge.training import Trainer
-from ganforge.training import checkpoint as ckpt
+from ganforge import checkpoint as ckpt
 
 from ..test_cli import assert_one_line_error, run_cli
 from ..training.conftest import tiny_config
@@ -94,7 +95,7 @@ def test_periodic_evaluation_logs_keeps_best_and_does_not_change_training(tmp_pa
     evaluated = Trainer(tiny_config({**base, "train.eval_every_kimg": 0.16, "train.eval_n": 100}),
                         tmp_path / "eval", quiet=True)
     evaluated.fit()
-    for a, b in zip(plain.G.state_dict().values(), evaluated.G.state_dict().values()):
+    for a, b in zip(plain.task.G.state_dict().values(), evaluated.task.G.state_dict().values()):
         assert torch.equal(a, b)
     events = [json.loads(x) for x in (tmp_path / "eval" / "log.jsonl").read_text().splitlines()]
     evals = [e for e in events if e.get("event") == "eval"]
@@ -102,7 +103,7 @@ def test_periodic_evaluation_logs_keeps_best_and_does_not_change_training(tmp_pa
     best = tmp_path / "eval" / ckpt.CHECKPOINT_DIR / ckpt.BEST
     info = json.loads((best / ckpt.INFO_FILE).read_text())
     assert info["fid"] == min(e["metrics"]["fid"] for e in evals)
-    assert (best / ckpt.G_EMA_FILE).is_file()
+    assert (best / NoiseToImageTask.file_name("G_ema")).is_file()
     # "best" is not part of the keep-K rotation, and resuming still uses the latest step.
     assert all(p.name.startswith("step-") for p in ckpt.list_checkpoints(tmp_path / "eval"))
 

@@ -14,11 +14,11 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from ganforge.config import build_config
+from ganforge.tasks import build_config
 from ganforge.errors import GanforgeError
 from ganforge.models import MODELS
 from ganforge.models.layers import LatentCodes
-from ganforge.training.checkpoint import load_into, save_weights
+from ganforge.checkpoint import load_into, save_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganforge.config import build_config
+from ganforge.tasks import build_config
 from ganforge.errors import GanforgeError
 from ganforge.models import MODELS
 from ganforge.models.layers import EqualConv2d, EqualLinear

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.config import AugmentConfig
-from ganforge.training.augment import (
+from ganforge.augment import (
     OPS,
     AdaptiveAugment,
     Augment,

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from ganforge.training.checkpoint import list_checkpoints, load_weights
+from ganforge.checkpoint import list_checkpoints, load_weights
 
 from .conftest import tiny_config
 

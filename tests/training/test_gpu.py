@@ -47,7 +47,17 @@ def _loss_curve(G, D, device: str, batches) -> list[tuple[float, float]]:
     return curve
 
 
-def test_stylegan_loss_curve_matches_cpu():
+@pytest.fixture
+def full_precision_cuda():
+    """TF32 off for the test, and the process's previous setting restored afterwards."""
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def test_stylegan_loss_curve_matches_cpu(full_precision_cuda):
     family = MODELS.get("stylegan")
     cfg = family.config(family="stylegan", output_shape=(1, 32, 32), conditional=True, num_classes=10, width=8,
                         max_channels=32, w_dim=32, mapping_layers=2, latent_dim=32, mixing_prob=0.0)
@@ -56,9 +66,7 @@ def test_stylegan_loss_curve_matches_cpu():
     g = torch.Generator().manual_seed(1)
     batches = [(torch.rand(16, 1, 32, 32, generator=g) * 2 - 1, torch.randint(10, (16,), generator=g),
                 torch.randn(16, 32, generator=g), torch.randn(16, 32, generator=g)) for _ in range(STEPS)]
-    # TF32 would make the GPU differ by design; compare full-precision arithmetic.
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    # TF32 would make the GPU differ by design; compare full-precision arithmetic (the fixture).
     cpu, gpu = _loss_curve(G, D, "cpu", batches), _loss_curve(G, D, "cuda", batches)
     for step, ((d_cpu, g_cpu), (d_gpu, g_gpu)) in enumerate(zip(cpu, gpu)):
         assert d_gpu == pytest.approx(d_cpu, rel=1e-3, abs=1e-4), f"D loss differs at step {step}"
@@ -75,5 +83,5 @@ def test_trainer_runs_on_cuda(tmp_path, precision):
                        "augment.kind": "ada", "loss.pl_weight": 2.0})
     trainer = Trainer(cfg, tmp_path / "run", quiet=True)
     trainer.fit()
-    assert trainer.G.const.device.type == "cuda"
-    assert all(torch.isfinite(p).all() for p in trainer.G_ema.parameters())
+    assert trainer.task.G.const.device.type == "cuda"
+    assert all(torch.isfinite(p).all() for p in trainer.task.G_ema.parameters())

@@ -12,9 +12,12 @@ import torch
 
 from ganforge.config import HealthConfig
 from ganforge.data.toy import ring8_means
+from ganforge.data.toy import nearest_mode
+from ganforge.losses import LOSSES
+from ganforge.metrics.diversity import mean_pairwise_distance, normalized_entropy, probe_features
 from ganforge.training.health import (
     D_DOMINATES, DIVERGENCE, MODE_COLLAPSE, SPIKE, SPIKE_KEYS, STALL, HealthEvent, HealthMonitor, RecoveryPlan,
-    judged_numbers, mean_pairwise_distance, nearest_mode, normalized_entropy, probe_features,
+    judged_numbers,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -416,6 +419,6 @@ def test_diagnosis_is_one_line_with_advice_per_kind():
 def test_judged_numbers_are_what_the_trainer_feeds_the_monitor():
     line = {"step": 50, "kimg": 3.2, "loss_d": 1.3, "loss_g": 0.8, "grad_norm_d": 2.0, "grad_norm_g": 1.0,
             "d_real": 0.4, "d_fake": -0.4, "r1": 0.02, "img_per_s": 300.0, "time": 1.0}
-    assert judged_numbers(line, "nonsaturating") == {k: line[k] for k in (*SPIKE_KEYS, "d_real", "d_fake")}
+    assert judged_numbers(line, LOSSES.get("nonsaturating").scores_have_scale) == {k: line[k] for k in (*SPIKE_KEYS, "d_real", "d_fake")}
     # A Wasserstein estimate has no fixed scale: D dominance is not judged on it.
-    assert judged_numbers(line, "wgan-gp") == {k: line[k] for k in SPIKE_KEYS}
+    assert judged_numbers(line, LOSSES.get("wgan-gp").scores_have_scale) == {k: line[k] for k in SPIKE_KEYS}

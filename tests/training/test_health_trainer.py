@@ -8,9 +8,11 @@ import json
 import pytest
 import torch
 
-from ganforge.config import apply_overrides, build_config
-from ganforge.training import checkpoint as ckpt
-from ganforge.training.trainer import HEALTHY, Trainer, TrainingDiverged, TrainingUnhealthy
+from ganforge.config import apply_overrides
+from ganforge.tasks import build_config
+from ganforge import checkpoint as ckpt
+from ganforge.checkpoint import HEALTHY
+from ganforge.training import Trainer, TrainingDiverged, TrainingUnhealthy
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -43,10 +45,10 @@ def test_absurd_learning_rate_is_detected_and_recovered(tmp_path):
     actions = events(tmp_path / "run", "health_action")
     assert actions and actions[0]["action"] == "rollback" and actions[0]["to_step"] < actions[0]["step"]
     # The learning rate in effect is the configured one times lr_factor per retry.
-    assert trainer.retries == len(actions) >= 1
-    assert trainer.g_opt.param_groups[0]["lr"] == pytest.approx(5.0 * 0.001 ** trainer.retries)
+    assert trainer.health.retries == len(actions) >= 1
+    assert trainer.task.optimizers["G"][0].param_groups[0]["lr"] == pytest.approx(5.0 * 0.001 ** trainer.health.retries)
     assert trainer.images >= trainer.total_images  # training finished
-    assert all(torch.isfinite(p).all() for p in trainer.G.parameters())
+    assert all(torch.isfinite(p).all() for p in trainer.task.G.parameters())
     assert ckpt.latest_checkpoint(tmp_path / "run").name == ckpt.checkpoint_name(trainer.step)
 
 
@@ -59,7 +61,7 @@ def test_absurd_learning_rate_under_warn_is_reported_not_changed(tmp_path):
         assert "\n" not in str(err)
     assert events(tmp_path / "run"), "the spike or divergence was not logged"
     assert not events(tmp_path / "run", "health_action")
-    assert trainer.g_opt.param_groups[0]["lr"] == 5.0
+    assert trainer.task.optimizers["G"][0].param_groups[0]["lr"] == 5.0
     assert not (tmp_path / "run" / ckpt.CHECKPOINT_DIR / HEALTHY).exists()
 
 
@@ -82,7 +84,7 @@ def test_discriminator_far_stronger_than_generator_is_detected_and_recovered(tmp
     assert "d_dominates" in kinds, kinds
     actions = events(tmp_path / "run", "health_action")
     assert actions and "d_dominates" in actions[0]["kinds"]
-    assert trainer.r1_gamma == pytest.approx(0.01 * 1000.0 ** trainer.retries)
+    assert trainer.task.r1_gamma == pytest.approx(0.01 * 1000.0 ** trainer.health.retries)
     assert trainer.images >= trainer.total_images
 
 
@@ -97,19 +99,19 @@ def _spread(net: torch.nn.Module, scale: float) -> None:
 def test_mode_collapse_is_detected_and_rolled_back(tmp_path):
     cfg = toy_config({"train.g_lr": 1e-30, "train.d_lr": 1e-30, "health.probe_size": 256})
     trainer = Trainer(cfg, tmp_path / "run", quiet=True)
-    for net in (trainer.G, trainer.G_ema):
+    for net in (trainer.task.G, trainer.task.G_ema):
         _spread(net, 4.0)
-    assert trainer.probe() == []  # diverse: the probe is armed and healthy
-    trainer.mark_healthy()
-    healthy_out = trainer.G_ema(trainer._probe["z"], None).clone()
+    assert trainer.health.probe(trainer) == []  # diverse: the probe is armed and healthy
+    trainer.health.mark_healthy(trainer)
+    healthy_out = trainer.task.G_ema(trainer.task._probe["z"], None).clone()
 
     # Collapse on purpose: every latent maps to the same point.
-    for net in (trainer.G, trainer.G_ema):
+    for net in (trainer.task.G, trainer.task.G_ema):
         _spread(net, 0.0)
-    found = trainer.probe()
+    found = trainer.health.probe(trainer)
     assert [e.kind for e in found] == ["mode_collapse"]
-    assert trainer.handle_health(found) is True  # recover: rolled back
-    assert torch.equal(trainer.G_ema(trainer._probe["z"], None), healthy_out)
+    assert trainer.health.handle(trainer, found) is True  # recover: rolled back
+    assert torch.equal(trainer.task.G_ema(trainer.task._probe["z"], None), healthy_out)
     assert events(tmp_path / "run", "health_action")[0]["kinds"] == ["mode_collapse"]
     trainer.logger.close()
 
@@ -117,16 +119,16 @@ def test_mode_collapse_is_detected_and_rolled_back(tmp_path):
 def test_mode_collapse_under_warn_only_logs(tmp_path):
     cfg = toy_config({"health.policy": "warn"})
     trainer = Trainer(cfg, tmp_path / "run", quiet=True)
-    for net in (trainer.G, trainer.G_ema):
+    for net in (trainer.task.G, trainer.task.G_ema):
         _spread(net, 4.0)
-    assert trainer.probe() == []
-    for net in (trainer.G, trainer.G_ema):
+    assert trainer.health.probe(trainer) == []
+    for net in (trainer.task.G, trainer.task.G_ema):
         _spread(net, 0.0)
-    found = trainer.probe()
-    assert trainer.handle_health(found) is False
+    found = trainer.health.probe(trainer)
+    assert trainer.health.handle(trainer, found) is False
     trainer.logger.close()
     assert [e["kind"] for e in events(tmp_path / "run")] == ["mode_collapse"]
-    assert torch.equal(trainer.G_ema(trainer._probe["z"], None), trainer.G_ema(trainer._probe["z"][:1], None).expand(256, 2))
+    assert torch.equal(trainer.task.G_ema(trainer.task._probe["z"], None), trainer.task.G_ema(trainer.task._probe["z"][:1], None).expand(256, 2))
 
 
 def test_stalled_fid_runs_out_of_retries_and_stops_with_a_diagnosis(tmp_path):
@@ -148,16 +150,16 @@ def test_recovery_knobs_survive_resume(tmp_path):
                       "train.snapshot_every_kimg": 0.64})
     first = Trainer(cfg, tmp_path / "run", quiet=True)
     first.fit()
-    assert first.retries >= 1
+    assert first.health.retries >= 1
     longer = cfg.model_copy(update={"train": cfg.train.model_copy(update={"kimg": 3.2})})
     resumed = Trainer(longer, tmp_path / "run", resume=True, quiet=True)
-    assert resumed.retries == first.retries
-    assert resumed.g_opt.param_groups[0]["lr"] == pytest.approx(first.g_opt.param_groups[0]["lr"])
+    assert resumed.health.retries == first.health.retries
+    assert resumed.task.optimizers["G"][0].param_groups[0]["lr"] == pytest.approx(first.task.optimizers["G"][0].param_groups[0]["lr"])
     resumed.logger.close()
 
 
 def test_health_events_appear_in_the_evaluation_report(tmp_path):
-    from ganforge.pipeline import GeneratorPipeline
+    from ganforge.pipelines import GeneratorPipeline
     from ganforge.metrics.evaluate import evaluate
     from ganforge.metrics.report_card import write_eval_outputs
 
@@ -171,7 +173,7 @@ def test_health_events_appear_in_the_evaluation_report(tmp_path):
 
 
 def test_conditional_probe_measures_diversity_within_classes():
-    from ganforge.training.health import probe_diversity as _diversity
+    from ganforge.metrics.diversity import probe_diversity as _diversity
 
     g = torch.Generator().manual_seed(0)
     labels = torch.tensor([0, 0, 0, 1, 1, 1])

@@ -11,10 +11,12 @@ import torch
 import yaml
 from PIL import Image
 
+from ganforge.tasks.noise_to_image import NoiseToImageTask
 from ganforge.errors import GanforgeError
 from ganforge.training import Trainer, TrainingDiverged
-from ganforge.training import checkpoint as ckpt
-from ganforge.training import trainer as trainer_module
+from ganforge.training.schedules import ema_beta, lr_factor
+from ganforge import checkpoint as ckpt
+from ganforge.tasks import noise_to_image as trainer_module
 
 from .conftest import tiny_config
 
@@ -41,7 +43,7 @@ def test_run_folder_contents(tmp_path):
     assert names == [ckpt.checkpoint_name(10), ckpt.checkpoint_name(20)]
     for name in names:
         files = sorted(p.name for p in (run / "checkpoints" / name).iterdir())
-        assert files == sorted([ckpt.D_FILE, ckpt.G_FILE, ckpt.G_EMA_FILE, ckpt.STATE_FILE])
+        assert files == sorted([NoiseToImageTask.file_name("D"), NoiseToImageTask.file_name("G"), NoiseToImageTask.file_name("G_ema"), ckpt.STATE_FILE])
     assert json.loads((run / "run.json").read_text())["class_names"][7] == "sneaker"
 
 
@@ -54,9 +56,9 @@ def test_trainer_state_loads_with_weights_only(tmp_path):
 
 def test_ema_lags_generator(tmp_path):
     trainer = Trainer(tiny_config({"train.kimg": 0.08, "train.ema_halflife_kimg": 10}), tmp_path / "r", quiet=True)
-    before = [p.clone() for p in trainer.G_ema.parameters()]
+    before = [p.clone() for p in trainer.task.G_ema.parameters()]
     trainer.fit()
-    g, ema = list(trainer.G.parameters()), list(trainer.G_ema.parameters())
+    g, ema = list(trainer.task.G.parameters()), list(trainer.task.G_ema.parameters())
     moved = sum(float((e - b).abs().sum()) for e, b in zip(ema, before))
     apart = sum(float((e - p.detach()).abs().sum()) for e, p in zip(ema, g))
     assert moved > 0 and apart > 0  # EMA follows G, slowly
@@ -83,7 +85,7 @@ def test_divergence_stops_with_step_and_last_checkpoint(tmp_path):
     assert trainer.step < 200  # stopped early, not at the end of the run
     # Every checkpoint left behind holds finite weights.
     for path in ckpt.list_checkpoints(tmp_path / "r"):
-        for name in (ckpt.G_FILE, ckpt.D_FILE, ckpt.G_EMA_FILE):
+        for name in (NoiseToImageTask.file_name("G"), NoiseToImageTask.file_name("D"), NoiseToImageTask.file_name("G_ema")):
             assert all(torch.isfinite(t).all() for t in ckpt.load_weights(path / name).values())
     if trainer.last_good is not None:
         assert str(trainer.last_good) in msg
@@ -123,12 +125,12 @@ def test_skipped_files_are_logged(tmp_path):
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_on_cpu(tmp_path, precision):
     trainer = Trainer(tiny_config({"train.precision": precision, "train.kimg": 0.08}), tmp_path / "r", quiet=True)
-    assert trainer.d_scaler.is_enabled() is (precision == "fp16")
+    assert trainer.task.scalers["D"].is_enabled() is (precision == "fp16")
     trainer.fit()
     lines = [json.loads(x) for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert lines and all(np.isfinite(e["loss_d"]) and np.isfinite(e["loss_g"]) for e in lines if "step" in e)
     # The weights themselves stay fp32; only the arithmetic inside autocast is lower precision.
-    assert all(p.dtype == torch.float32 for p in trainer.G.parameters())
+    assert all(p.dtype == torch.float32 for p in trainer.task.G.parameters())
 
 
 def _norm_of_grads(net: torch.nn.Module) -> float:
@@ -144,7 +146,7 @@ def test_logged_numbers_are_window_means_of_the_steps_that_made_them(tmp_path, p
     cfg = tiny_config({"train.precision": precision, "loss.r1_interval": 3, "loss.r1_gamma": 10.0})
     trainer = Trainer(cfg, tmp_path / "r", quiet=True)
     seen: dict[str, dict[int, float]] = {"d": {}, "g": {}, "r1_grad": {}, "r1": {}}
-    d_step, g_step, r1_step = trainer.discriminator_step, trainer.generator_step, trainer.regularize
+    d_step, g_step, r1_step = trainer.task.discriminator_step, trainer.task.generator_step, trainer.task.regularize
 
     def wrap(step, key, net):
         def wrapped(*args):
@@ -155,9 +157,9 @@ def test_logged_numbers_are_window_means_of_the_steps_that_made_them(tmp_path, p
             return out
         return wrapped
 
-    trainer.discriminator_step = wrap(d_step, "d", trainer.D)
-    trainer.generator_step = wrap(g_step, "g", trainer.G)
-    trainer.regularize = wrap(r1_step, "r1_grad", trainer.D)
+    trainer.task.discriminator_step = wrap(d_step, "d", trainer.task.D)
+    trainer.task.generator_step = wrap(g_step, "g", trainer.task.G)
+    trainer.task.regularize = wrap(r1_step, "r1_grad", trainer.task.D)
     trainer.fit()
     logged = [json.loads(x) for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     logged = [e for e in logged if "step" in e]
@@ -186,12 +188,12 @@ def test_logged_numbers_are_window_means_of_the_steps_that_made_them(tmp_path, p
 def test_mode_seeking_pairs_same_class_samples_in_the_g_step_and_is_logged(tmp_path, monkeypatch):
     trainer = Trainer(tiny_config({"loss.mode_seeking": 0.5, "train.kimg": 0.08}), tmp_path / "r", quiet=True)
     calls, penalties = [], []
-    forward, real_penalty = trainer.G.forward, trainer_module.mode_seeking_penalty
+    forward, real_penalty = trainer.task.G.forward, trainer_module.mode_seeking_penalty
     with monkeypatch.context() as patch:
-        patch.setattr(trainer.G, "forward", lambda z, y=None, **kw: calls.append((z, y)) or forward(z, y, **kw))
+        patch.setattr(trainer.task.G, "forward", lambda z, y=None, **kw: calls.append((z, y)) or forward(z, y, **kw))
         patch.setattr(trainer_module, "mode_seeking_penalty",
                       lambda fake, z: penalties.append(real_penalty(fake, z)) or penalties[-1])
-        out = trainer.generator_step()
+        out = trainer.task.generator_step()
     (z, y), half = calls[-1], trainer.local_batch // 2
     assert torch.equal(y[:half], y[half:]) and not torch.equal(z[:half], z[half:])
     assert out["mode_seeking"] == penalties[0].detach() and float(out["mode_seeking"]) > 0
@@ -203,9 +205,9 @@ def test_mode_seeking_pairs_same_class_samples_in_the_g_step_and_is_logged(tmp_p
 def test_without_mode_seeking_the_g_batch_labels_are_not_paired(tmp_path, monkeypatch):
     trainer = Trainer(tiny_config({"train.kimg": 0.08}), tmp_path / "r", quiet=True)
     calls = []
-    forward = trainer.G.forward
-    monkeypatch.setattr(trainer.G, "forward", lambda z, y=None, **kw: calls.append(y) or forward(z, y, **kw))
-    out = trainer.generator_step()
+    forward = trainer.task.G.forward
+    monkeypatch.setattr(trainer.task.G, "forward", lambda z, y=None, **kw: calls.append(y) or forward(z, y, **kw))
+    out = trainer.task.generator_step()
     half = trainer.local_batch // 2
     assert not torch.equal(calls[-1][:half], calls[-1][half:]) and "mode_seeking" not in out
 
@@ -222,10 +224,10 @@ def test_mode_seeking_with_a_batch_of_one_is_a_one_line_error(tmp_path):
 ])
 def test_other_heads_and_losses_train(tmp_path, overrides):
     trainer = Trainer(tiny_config({**overrides, "train.kimg": 0.08}), tmp_path / "r", quiet=True)
-    before = [p.detach().clone() for p in trainer.G.parameters()]
+    before = [p.detach().clone() for p in trainer.task.G.parameters()]
     trainer.fit()
-    assert any(not torch.equal(b, p) for b, p in zip(before, trainer.G.parameters()))
-    assert trainer._weights_finite()
+    assert any(not torch.equal(b, p) for b, p in zip(before, trainer.task.G.parameters()))
+    assert trainer.weights_finite()
 
 
 def test_cuda_requested_without_cuda(tmp_path):
@@ -242,27 +244,32 @@ def test_cuda_requested_without_cuda(tmp_path):
     ("cosine", {0.0: 1.0, 0.5: 1.0, 0.75: 0.5, 0.875: 0.5 * (1 + math.cos(math.pi * 0.75)), 1.0: 0.0}),
     ("linear", {0.0: 1.0, 0.5: 1.0, 0.75: 0.5, 0.875: 0.25, 1.0: 0.0}),
 ])
-def test_learning_rate_schedule_values(tmp_path, kind, expected):
-    trainer = Trainer(tiny_config({"train.lr_decay": kind, "train.lr_decay_start": 0.5}), tmp_path / "r", quiet=True)
+def test_learning_rate_schedule_values(kind, expected):
+    total = 32_000  # a pure formula: no Trainer needed
     for fraction, factor in expected.items():
-        trainer.images = int(fraction * trainer.total_images)
-        assert trainer.lr_schedule() == pytest.approx(factor, abs=1e-12), fraction
+        assert lr_factor(int(fraction * total), total, decay=kind, start=0.5) == pytest.approx(factor, abs=1e-12), fraction
+
+
+def test_learning_rate_schedule_refuses_unknown_decay():
+    with pytest.raises(ValueError, match="cosine"):
+        lr_factor(0, 100, decay="step", start=0.5)
 
 
 def test_learning_rate_decay_reaches_the_optimizers_times_the_recovery_factor(tmp_path):
     cfg = tiny_config({"train.lr_decay": "linear", "train.lr_decay_start": 0.5, "train.g_lr": 0.001, "train.d_lr": 0.004})
     trainer = Trainer(cfg, tmp_path / "r", quiet=True)
     trainer.run_steps(trainer.total_images * 3 // 4)  # 15 of 20 steps: the schedule is at 0.5
-    factor = trainer.lr_schedule()
+    factor = lr_factor(trainer.images, trainer.total_images, decay="linear", start=0.5)
     assert factor == pytest.approx(0.5)
     trainer.train_step()  # a step sets the rates from the images seen before it
-    assert trainer.g_opt.param_groups[0]["lr"] == pytest.approx(0.001 * factor)
-    assert trainer.d_opt.param_groups[0]["lr"] == pytest.approx(0.004 * factor)
-    trainer.retries = 1
-    trainer._apply_knobs()  # a rollback lowers the rates; the schedule still applies on top
-    knobs = trainer.recovery.knobs(1)
+    assert trainer.task.optimizers["G"][0].param_groups[0]["lr"] == pytest.approx(0.001 * factor)
+    assert trainer.task.optimizers["D"][0].param_groups[0]["lr"] == pytest.approx(0.004 * factor)
+    trainer.health.retries = 1
+    trainer.health.apply_knobs(trainer)  # a rollback lowers the rates; the schedule still applies on top
+    knobs = trainer.health.recovery.knobs(1)
     assert knobs["g_lr_factor"] < 1
-    assert trainer.g_opt.param_groups[0]["lr"] == pytest.approx(0.001 * knobs["g_lr_factor"] * trainer.lr_schedule())
+    now = lr_factor(trainer.images, trainer.total_images, decay="linear", start=0.5)  # one step further
+    assert trainer.task.optimizers["G"][0].param_groups[0]["lr"] == pytest.approx(0.001 * knobs["g_lr_factor"] * now)
     trainer.logger.close()
 
 
@@ -275,3 +282,13 @@ def test_bad_learning_rate_decay_settings_are_one_line_errors(override, words):
     with pytest.raises(GanforgeError, match=words.replace(".", r"\.")) as err:
         tiny_config(override)
     assert "\n" not in str(err.value)
+
+
+def test_ema_beta_formula():
+    # A half-life of h images: after h / batch steps the old weights count half.
+    beta = ema_beta(10**9, batch_size=64, halflife_kimg=10, rampup=0)
+    assert beta ** (10_000 / 64) == pytest.approx(0.5)
+    # The ramp-up caps the half-life at rampup * images: early on the EMA forgets fast.
+    assert ema_beta(1000, batch_size=64, halflife_kimg=10, rampup=0.05) == pytest.approx(0.5 ** (64 / 50))
+    assert ema_beta(0, batch_size=64, halflife_kimg=10, rampup=0.05) == 0.0  # copies G at the start
+    assert ema_beta(5000, batch_size=64, halflife_kimg=0, rampup=0) == 0.0

@@ -2,7 +2,10 @@
 
 Every data set is loaded whole into memory as one tensor (:class:`Dataset`) and served by
 :class:`~ganforge.data.loader.InMemoryLoader`, which never decodes or copies per step.
-``DATASETS`` maps each name to a builder ``fn(cfg: DataConfig) -> Dataset``.
+``DATASETS`` maps each name to a :class:`DatasetSpec`: its builder ``fn(cfg: DataConfig) ->
+Dataset`` plus what other code needs to know about it (splits, the batch it yields, the feature
+space and class oracle of its evaluation, its mode protocol). Nobody else branches on data-set
+names: they ask the spec.
 """
 
 from __future__ import annotations
@@ -45,28 +48,89 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.data.shape[0])
 
+    def fields(self) -> dict[str, torch.Tensor]:
+        """The tensors a batch is sliced from: ``{"real": data, "labels": labels}`` (no labels
+        key when unlabelled)."""
+        return {"real": self.data} if self.labels is None else {"real": self.data, "labels": self.labels}
 
-DATASETS: Registry[Callable[["DataConfig"], Dataset]] = Registry("dataset")
+    def truncate(self, limit: int) -> None:
+        self.data = self.data[:limit].contiguous()
+        self.labels = None if self.labels is None else self.labels[:limit].contiguous()
 
 
-def register_dataset(name: str):
-    def deco(fn: Callable[["DataConfig"], Dataset]):
-        DATASETS.register(name, fn)
+@dataclass
+class PairedDataset:
+    """Aligned image pairs in memory, for image-to-image tasks.
+
+    ``source``: uint8 ``(N, C_in, H, W)``, what the model sees; ``target``: uint8 ``(N, C_out, H, W)``,
+    what it should produce. ``names``: one name per pair (file stem or generated id).
+    """
+
+    name: str
+    source: torch.Tensor
+    target: torch.Tensor
+    names: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    class_names: list[str] | None = None  # pairs carry no classes; here for a uniform interface
+
+    kind = "paired"
+
+    def __len__(self) -> int:
+        return int(self.source.shape[0])
+
+    def fields(self) -> dict[str, torch.Tensor]:
+        return {"source": self.source, "target": self.target}
+
+    def truncate(self, limit: int) -> None:
+        self.source, self.target = self.source[:limit].contiguous(), self.target[:limit].contiguous()
+        self.names = self.names[:limit]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered data set and what follows from it.
+
+    ``build(cfg) -> Dataset | PairedDataset``. ``batch``: what the data set yields (``"images"``,
+    ``"vectors"`` or ``"pairs"``), so a task can refuse data it cannot train on. ``splits``: the
+    splits it has. ``features``: the default evaluation feature extractor (a ``FEATURES`` name,
+    None: chosen from the data's shape). ``oracle``: a class predictor for generated samples,
+    ``() -> (fn(samples) -> labels (N,), number of classes)``, or None. ``modes``: the mode-counting
+    protocol of its evaluation (``"mixture"``, ``"stacked"``) or None. ``perceptual``: it has a
+    feature network a projection's perceptual loss may use.
+    """
+
+    name: str
+    build: Callable[["DataConfig"], "Dataset | PairedDataset"]
+    batch: str = "images"
+    splits: tuple[str, ...] = ("train",)
+    features: str | None = None
+    oracle: Callable[[], tuple[Callable[[torch.Tensor], torch.Tensor], int]] | None = None
+    modes: str | None = None
+    perceptual: bool = False
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def register_dataset(name: str, **spec):
+    """Decorator: register ``fn(cfg) -> Dataset`` under ``name`` with the :class:`DatasetSpec` fields ``spec``."""
+
+    def deco(fn: Callable[["DataConfig"], "Dataset | PairedDataset"]):
+        DATASETS.register(name, DatasetSpec(name=name, build=fn, **spec))
         return fn
 
     return deco
 
 
-def build_dataset(cfg: "DataConfig") -> Dataset:
+def build_dataset(cfg: "DataConfig") -> "Dataset | PairedDataset":
     """Load the data set a :class:`~ganforge.config.DataConfig` names, honouring ``limit``."""
-    ds = DATASETS.get(cfg.dataset)(cfg)
+    ds = DATASETS.get(cfg.dataset).build(cfg)
     if cfg.limit is not None and cfg.limit < len(ds):
-        ds.data = ds.data[: cfg.limit].contiguous()
-        ds.labels = None if ds.labels is None else ds.labels[: cfg.limit].contiguous()
+        ds.truncate(cfg.limit)
     return ds
 
 
-from . import fashion, folder, stacked, toy  # noqa: E402,F401  (registers the built-in data sets)
+from . import fashion, folder, paired, stacked, toy  # noqa: E402,F401  (registers the built-in data sets)
 from .fashion import FASHION_CLASSES  # noqa: E402
 
-__all__ = ["DATASETS", "Dataset", "FASHION_CLASSES", "build_dataset", "register_dataset"]
+__all__ = ["DATASETS", "Dataset", "DatasetSpec", "PairedDataset", "FASHION_CLASSES", "build_dataset", "register_dataset"]

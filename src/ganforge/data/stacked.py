@@ -44,7 +44,7 @@ def mode_index(channel_classes: torch.Tensor) -> torch.Tensor:
     return c[:, 0] * k * k + c[:, 1] * k + c[:, 2]
 
 
-@register_dataset("stacked-fashion-mnist")
+@register_dataset("stacked-fashion-mnist", splits=("train", "test"), features="fashion-cnn-channels", modes="stacked")
 def build_stacked_fashion_mnist(cfg: "DataConfig") -> Dataset:
     """uint8 ``(N, 3, resolution, resolution)``; each channel an independent random Fashion-MNIST image.
 

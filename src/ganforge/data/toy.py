@@ -74,6 +74,16 @@ def sample_mixture(
     return means[modes] + sigma * noise, modes
 
 
+def _mixture_oracle(name: str):
+    """Class oracle of a 2D mixture: the nearest mode of each generated point."""
+
+    def make(sample_shape: tuple[int, ...]):
+        means = toy_mixture(name)[0]
+        return lambda out: (nearest_mode(out.float().cpu(), means), len(means))
+
+    return make
+
+
 def _build_toy(name: str, cfg: "DataConfig") -> Dataset:
     means, sigma = toy_mixture(name)
     generator = torch.Generator().manual_seed(TOY_SEEDS[cfg.split])
@@ -83,13 +93,33 @@ def _build_toy(name: str, cfg: "DataConfig") -> Dataset:
     return Dataset(name=name, data=points)
 
 
-@register_dataset("ring8")
+@register_dataset("ring8", batch="vectors", splits=("train", "test"), features="points", oracle=_mixture_oracle("ring8"),
+                  modes="mixture")
 def build_ring8(cfg: "DataConfig") -> Dataset:
     """``cfg.toy_samples`` float32 points ``(N, 2)`` from the 8-mode ring, unlabelled."""
     return _build_toy("ring8", cfg)
 
 
-@register_dataset("grid25")
+@register_dataset("grid25", batch="vectors", splits=("train", "test"), features="points", oracle=_mixture_oracle("grid25"),
+                  modes="mixture")
 def build_grid25(cfg: "DataConfig") -> Dataset:
     """``cfg.toy_samples`` float32 points ``(N, 2)`` from the 25-mode grid, unlabelled."""
     return _build_toy("grid25", cfg)
+
+
+@torch.no_grad()
+def nearest_mode(points: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
+    """int64 ``(N,)``: index of the nearest mode mean ``(K, 2)`` of each point ``(N, 2)``.
+
+    The "classifier" of the 2D mixtures for :func:`ganforge.metrics.diversity.normalized_entropy`. Unlike
+    :func:`ganforge.metrics.stats.mode_metrics_2d` there is no 3-sigma quality filter: the
+    probe asks how G's outputs spread over the modes, and an off-mode sample still says
+    which mode G is drifting to.
+    """
+    if points.dim() != 2 or means.dim() != 2 or points.shape[1] != means.shape[1]:
+        raise ValueError(
+            f"points (N, D) and means (K, D) must agree, got {tuple(points.shape)} and {tuple(means.shape)}"
+        )
+    return torch.cdist(points.detach().double(), means.detach().double().to(points.device)).argmin(dim=1)
+
+

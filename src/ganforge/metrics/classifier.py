@@ -29,7 +29,7 @@ from torch import nn
 from ..data.transforms import resize_uint8
 from ..errors import GanforgeError
 from ..fileio import atomic_write_text, publish_mode
-from ..training import checkpoint as ckpt
+from .. import checkpoint as ckpt
 
 RESOLUTION = 32
 NUM_CLASSES = 10

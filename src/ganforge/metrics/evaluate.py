@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..data.fashion import FASHION_CLASSES
+from ..data import DATASETS
 from ..data.toy import toy_mixture
 from ..errors import GanforgeError
 from ..images import to_uint8_tensor
@@ -31,9 +31,8 @@ from .reference import Reference, reference_features, sample_real
 
 TOY_PROTOCOL_SAMPLES = 2_500  # PacGAN (Lin et al. 2018), 2D mixtures
 STACKED_PROTOCOL_SAMPLES = 26_000  # PacGAN / VEEGAN, Stacked MNIST
-TOY_DATASETS = ("ring8", "grid25")
-FASHION_DATASETS = ("fashion-mnist",)
-STACKED_DATASETS = ("stacked-fashion-mnist",)
+# Samples of each mode protocol (a data set's ``DatasetSpec.modes``); None: ``n``.
+PROTOCOL_SAMPLES = {"mixture": TOY_PROTOCOL_SAMPLES, "stacked": STACKED_PROTOCOL_SAMPLES}
 
 # Result keys (eval.json "metrics" and log.jsonl "eval" events).
 FID, KID_MEAN, KID_STD = "fid", "kid_mean", "kid_std"
@@ -62,6 +61,7 @@ class EvalContext:
         self.pipe, self.n, self.ref, self.extractor, self.seed, self.progress = pipe, n, ref, extractor, seed, progress
         self.cas_epochs = cas_epochs
         self.dataset = pipe.config.data.dataset
+        self.spec = DATASETS.get(self.dataset)  # what the data set implies: features, classes, modes
         shape = tuple(pipe.config.model.output_shape)
         self.channels, self.resolution = (shape[0], shape[-1]) if len(shape) == 3 else (0, 0)
         # Samples drawn on each side: n, or more when a metric's protocol asks for more.
@@ -86,8 +86,9 @@ class EvalContext:
             ref = self.ref if which == "ref" else self.ref.other_split()
             # A second draw from the same folder when there is no other split.
             seed = self.seed + (1 if which == "other" and ref == self.ref else 0)
-            limit = self.sample_n if ref.dataset in STACKED_DATASETS else None
-            if self.pipe.kind == "vector" or ref.dataset in TOY_DATASETS:
+            ref_spec = DATASETS.get(ref.dataset)
+            limit = self.sample_n if ref_spec.modes == "stacked" else None
+            if self.pipe.kind == "vector" or ref_spec.batch == "vectors":
                 data = ref.load(resolution=self.resolution or 32, channels=self.channels or 1)
                 pts, _ = sample_real(data, self.sample_n, seed=seed)
                 self._real[which] = Sample(self.extractor(pts), None, pts)
@@ -124,7 +125,8 @@ def _needs_logits(ctx: EvalContext) -> str | None:
 
 
 def _needs_conditional_fashion(ctx: EvalContext) -> str | None:
-    if not ctx.pipe.conditional or ctx.dataset not in FASHION_DATASETS:
+    # The feature network's logits must be the data's own classes ("classes" mode protocol).
+    if not ctx.pipe.conditional or ctx.spec.modes != "classes":
         return "needs a class-conditional Fashion-MNIST model"
     return _needs_logits(ctx)
 
@@ -166,7 +168,7 @@ def _intra_fid(ctx, fake, real):
     fids = []
     f_feats, r_feats = _n(ctx, fake), _n(ctx, real)
     f_labels, r_labels = fake.labels[: ctx.n], real.labels[: ctx.n]
-    for c in range(len(FASHION_CLASSES)):
+    for c in range(ctx.pipe.config.model.num_classes):
         a, b = r_feats[r_labels == c], f_feats[f_labels == c]
         if len(a) < 2 or len(b) < 2:
             raise GanforgeError(f"intra-class FID needs at least 2 samples per class; raise --n (now {ctx.n})")
@@ -175,13 +177,14 @@ def _intra_fid(ctx, fake, real):
 
 
 def _modes(ctx, fake, real):
-    if ctx.dataset in TOY_DATASETS:
+    if ctx.spec.modes == "mixture":
         means, sigma = toy_mixture(ctx.dataset)
         out = stats.mode_metrics_2d(fake.raw[:TOY_PROTOCOL_SAMPLES].numpy(), means.numpy(), sigma)
         return {MODES: out["modes"], HIGH_QUALITY: out["high_quality"], REVERSE_KL: out["reverse_kl"],
                 MODE_SPREAD: out["mode_spread"]}
-    logits = fake.feats.logits[:STACKED_PROTOCOL_SAMPLES] if ctx.dataset in STACKED_DATASETS else fake.feats.logits[: ctx.n]
-    if ctx.dataset in STACKED_DATASETS:
+    stacked = ctx.spec.modes == "stacked"
+    logits = fake.feats.logits[:STACKED_PROTOCOL_SAMPLES] if stacked else fake.feats.logits[: ctx.n]
+    if stacked:
         out = stats.stacked_mode_metrics(logits.argmax(-1))
         return {MODES: out["modes"], KL: out["kl"], CHANNEL_KL: out["channel_kl"]}
     counts = np.bincount(logits.argmax(-1), minlength=logits.shape[-1])
@@ -189,18 +192,18 @@ def _modes(ctx, fake, real):
 
 
 def _modes_applies(ctx):
-    if ctx.dataset in TOY_DATASETS:
+    modes = ctx.spec.modes
+    if modes == "mixture":
         return None
-    if ctx.dataset in STACKED_DATASETS:
-        return None if ctx.extractor.name == "fashion-cnn-channels" else "needs fashion-cnn-channels features"
-    if ctx.dataset in FASHION_DATASETS:
+    if modes == "stacked":
+        return None if ctx.extractor.name == ctx.spec.features else f"needs {ctx.spec.features} features"
+    if modes == "classes":
         return _needs_logits(ctx)
     return "defined for the 2D mixtures, Fashion-MNIST and Stacked Fashion-MNIST"
 
 
 def _modes_samples(ctx):
-    return {**dict.fromkeys(TOY_DATASETS, TOY_PROTOCOL_SAMPLES),
-            **dict.fromkeys(STACKED_DATASETS, STACKED_PROTOCOL_SAMPLES)}.get(ctx.dataset)
+    return PROTOCOL_SAMPLES.get(ctx.spec.modes)
 
 
 def _cas(ctx, fake, real):
@@ -249,19 +252,18 @@ def parse_metrics(spec: str | list[str] | tuple[str, ...] | None) -> list[str]:
 def default_reference(pipe) -> Reference:
     """The test split of the data the model was trained on (its folder for folder data)."""
     data = pipe.config.data
-    if data.dataset == "folder":
-        return Reference("folder", "train", data.path)
+    if "test" not in DATASETS.get(data.dataset).splits:
+        return Reference(data.dataset, "train", data.path)
     return Reference(data.dataset, "test")
 
 
 def default_features(pipe) -> str:
-    if pipe.kind == "vector":
-        return "points"
-    if pipe.config.data.dataset in STACKED_DATASETS:
-        return "fashion-cnn-channels"
-    if pipe.config.data.dataset in FASHION_DATASETS:
-        return "fashion-cnn"
-    return "inception-v3-fid"
+    """The feature space a model is scored in: its data set's (``DatasetSpec.features``), else
+    ``points`` for vectors and the Inception network for images."""
+    features = DATASETS.get(pipe.config.data.dataset).features
+    if features is not None:
+        return features
+    return "points" if pipe.kind == "vector" else "inception-v3-fid"
 
 
 @dataclass
@@ -289,7 +291,7 @@ def evaluate(
     cas_epochs: int | None = None,
     extractor: Extractor | None = None,
 ) -> EvalResult:
-    """Score ``pipe`` (a :class:`~ganforge.pipeline.GeneratorPipeline`) with ``metrics``.
+    """Score ``pipe`` (a :class:`~ganforge.pipelines.generation.GeneratorPipeline`) with ``metrics``.
 
     A metric that does not apply to this model (for example label agreement on an
     unconditional model) is reported in ``skipped`` with the reason when it was asked for

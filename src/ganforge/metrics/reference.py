@@ -70,8 +70,8 @@ class Reference:
 
     def other_split(self) -> "Reference":
         """The other split of the same data (for real-versus-real floors)."""
-        if self.dataset == "folder":
-            return self
+        if "test" not in DATASETS.get(self.dataset).splits:
+            return self  # one split only (a folder): the caller draws a second sample
         return Reference(self.dataset, "train" if self.split == "test" else "test", self.path)
 
 

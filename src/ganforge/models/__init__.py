@@ -1,7 +1,7 @@
 """Model families, registered by name in ``MODELS``.
 
 Each family file (``mlp.py``, ``dcgan.py``, ``stylegan.py``) owns a config class (a
-:class:`~ganforge.config.FamilyConfig`) and a ``Generator`` / ``Discriminator`` pair built
+:class:`~ganforge.schema.FamilyConfig`) and a ``Generator`` / ``Discriminator`` pair built
 from it with keyword-only arguments. Every generator maps ``(z (N, latent_dim), labels (N,)
 or None)`` to samples in the data's range; every discriminator maps ``(x, labels)`` to
 ``(scores (N / pack,), class_logits or None)``.
@@ -14,7 +14,7 @@ from typing import Callable
 
 from torch import nn
 
-from ..config import FamilyConfig
+from ..schema import FamilyConfig, StrictModel
 from ..errors import GanforgeError
 from ..registry import Registry
 
@@ -25,6 +25,9 @@ class ModelFamily:
     config: type[FamilyConfig]
     build_generator: Callable[[FamilyConfig], nn.Module]
     build_discriminator: Callable[[FamilyConfig], nn.Module]
+    # G has a mapping network z -> w and a synthesis network (``G.mapping``, ``G.synthesis``,
+    # ``G(z, labels, psi=...)`` truncates in w): path length, w-space latent tools.
+    style_based: bool = False
 
 
 MODELS: Registry[ModelFamily] = Registry("model family")
@@ -32,6 +35,28 @@ MODELS: Registry[ModelFamily] = Registry("model family")
 
 def register_model(family: ModelFamily) -> ModelFamily:
     return MODELS.register(family.name, family)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A network that is not a noise->image family: image-to-image generators (``unet``),
+    patch discriminators (``patchgan``), ... ``config`` holds its keyword-only constructor
+    arguments (a pydantic model that refuses unknown keys); ``build(config)`` makes it.
+    ``role`` is ``"generator"`` or ``"discriminator"``, so a task can list what fits a slot."""
+
+    name: str
+    role: str
+    config: type[StrictModel]
+    build: Callable[[StrictModel], nn.Module]
+
+
+BACKBONES: Registry[Backbone] = Registry("backbone")
+
+
+def register_backbone(backbone: Backbone) -> Backbone:
+    if backbone.role not in ("generator", "discriminator"):
+        raise ValueError(f"backbone '{backbone.name}': role must be generator or discriminator, got {backbone.role!r}")
+    return BACKBONES.register(backbone.name, backbone)
 
 
 def square_image_shape(cfg: FamilyConfig) -> tuple[int, int]:
@@ -52,6 +77,6 @@ def build_discriminator(cfg: FamilyConfig) -> nn.Module:
     return MODELS.get(cfg.family).build_discriminator(cfg)
 
 
-from . import dcgan, mlp, stylegan  # noqa: E402,F401  (registers the built-in families)
+from . import dcgan, mlp, patchgan, stylegan, unet  # noqa: E402,F401  (registers the built-in families)
 
 __all__ = ["MODELS", "ModelFamily", "build_discriminator", "build_generator", "register_model", "square_image_shape"]

@@ -15,7 +15,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from ..config import FamilyConfig
+from ..schema import FamilyConfig
 from ..errors import GanforgeError
 from . import ModelFamily, register_model, square_image_shape
 from .layers import ConditionalBatchNorm, DiscriminatorHead, MinibatchStd, init_weights, maybe_sn, pack_samples

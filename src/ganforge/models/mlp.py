@@ -13,7 +13,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from ..config import FamilyConfig
+from ..schema import FamilyConfig
 from ..errors import GanforgeError
 from . import ModelFamily, register_model
 from .layers import DiscriminatorHead, LatentCodes, MinibatchStd, init_weights, maybe_sn, pack_samples

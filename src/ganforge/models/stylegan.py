@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from ..config import FamilyConfig
+from ..schema import FamilyConfig
 from ..errors import GanforgeError
 from . import ModelFamily, register_model, square_image_shape
 from .layers import (
@@ -491,4 +491,4 @@ def _discriminator(cfg: StyleGANConfig) -> Discriminator:
     )
 
 
-register_model(ModelFamily("stylegan", StyleGANConfig, _generator, _discriminator))
+register_model(ModelFamily("stylegan", StyleGANConfig, _generator, _discriminator, style_based=True))

@@ -1,5 +1,11 @@
-"""Training: the Trainer, augmentation, the health monitor, checkpoints, logging and data parallelism."""
+"""Training: one loop for every task (``loop.py``), its callbacks (EMA, samples, checkpoints,
+evaluation, health), pure schedules, the health monitor, logging and data parallelism.
 
-from .trainer import Trainer, TrainingDiverged, TrainingUnhealthy
+Nothing here knows a task, model family, loss or data set by name.
+"""
 
-__all__ = ["Trainer", "TrainingDiverged", "TrainingUnhealthy"]
+from ..errors import TrainingDiverged, TrainingUnhealthy
+from .callbacks import Callback
+from .loop import Trainer
+
+__all__ = ["Callback", "Trainer", "TrainingDiverged", "TrainingUnhealthy"]

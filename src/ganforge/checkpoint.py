@@ -1,5 +1,7 @@
 """Checkpoints are data, never code.
 
+Used by training (run folders) and by pipelines (exported models), so it sits below both.
+
 Weights go to safetensors; trainer state (optimizers, counters, RNG states, data order) to
 a torch file that is only ever loaded with ``weights_only=True``. A checkpoint is a folder
 ``checkpoints/step-000123/`` written under a temporary name and renamed when complete, so
@@ -18,13 +20,13 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..errors import GanforgeError
-from ..fileio import atomic_write
+from .errors import GanforgeError
+from .fileio import atomic_write
 
 CHECKPOINT_DIR = "checkpoints"
-BEST, INFO_FILE = "best", "info.json"  # checkpoints/best: the best periodic-evaluation FID
+BEST, INFO_FILE = "best", "info.json"  # checkpoints/best: the best periodic-evaluation score
+HEALTHY = "healthy"  # checkpoints/healthy: the rollback target of the health monitor's recover policy
 STATE_FILE = "trainer_state.pt"
-G_FILE, G_EMA_FILE, D_FILE = "generator.safetensors", "generator_ema.safetensors", "discriminator.safetensors"
 
 
 def save_weights(module_or_state: torch.nn.Module | dict[str, torch.Tensor], path: Path) -> None:

@@ -63,8 +63,12 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from ..config import AugmentConfig
-from .distributed import DistContext
+from typing import TYPE_CHECKING
+
+from .config import AugmentConfig
+
+if TYPE_CHECKING:
+    from .training.distributed import DistContext
 
 __all__ = [
     "OPS",

@@ -1,0 +1,75 @@
+"""Image -> image: ``ganforge.load("my-pix2pix")(image)`` returns a PIL image.
+
+An :class:`ImageToImagePipeline` wraps a fully convolutional generator trained by an
+image-to-image task (``paired``). It takes a PIL image or a uint8 array (H, W) or (H, W, C),
+converts it to the channels the model was trained on, runs the model at the image's own size
+and returns a PIL image with the model's output channels (L or RGB).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import GanforgeError
+from ..images import to_uint8
+from .base import Pipeline, register_pipeline
+
+
+@register_pipeline
+class ImageToImagePipeline(Pipeline):
+    pipeline_kind = "image-to-image"
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.config.model.g["in_channels"])
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.config.model.g["out_channels"])
+
+    def to_tensor(self, image: Image.Image | np.ndarray) -> torch.Tensor:
+        """A PIL image or uint8 array -> float (1, C_in, H, W) in [-1, 1] on the model's device."""
+        if isinstance(image, Image.Image):
+            image = image.convert("L" if self.in_channels == 1 else "RGB")
+            array = np.asarray(image)
+        elif isinstance(image, np.ndarray):
+            array = image
+        else:
+            raise GanforgeError(f"expected a PIL image or a uint8 numpy array, got {type(image).__name__}")
+        if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3)):
+            raise GanforgeError(f"expected a uint8 array of shape (H, W), (H, W, 1) or (H, W, 3), got "
+                                f"{array.dtype} {array.shape}")
+        if array.ndim == 2:
+            array = array[:, :, None]
+        if array.shape[2] != self.in_channels:  # grey -> RGB by repeating, RGB -> grey by luma (ITU-R 601)
+            array = (np.repeat(array, 3, axis=2) if self.in_channels == 3
+                     else np.asarray(Image.fromarray(array).convert("L"))[:, :, None])
+        x = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].float()
+        return x.mul(2.0 / 255.0).sub(1.0).to(self.device)
+
+    @torch.no_grad()
+    def run_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """The model on float (N, C_in, H, W) in [-1, 1]; float32 (N, C_out, H, W) on the CPU."""
+        return self.network(x).float().cpu()
+
+    def __call__(self, image: Image.Image | np.ndarray) -> Image.Image:
+        out = to_uint8(self.run_tensor(self.to_tensor(image)))[0]  # (H, W, C)
+        return Image.fromarray(out[:, :, 0] if out.shape[2] == 1 else out)
+
+    def card_summary(self, info: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+        model = info["config"]["model"]
+        sentence = f"An image-to-image {model['generator']} generator ({info['config']['task']} task)"
+        rows = [("channels", f"{model['g'].get('in_channels')} -> {model['g'].get('out_channels')}"),
+                ("discriminator", model["discriminator"]), ("loss", info["config"]["loss"]["name"])]
+        return sentence, rows
+
+    def usage(self, name: str) -> str:
+        return f'python -c "import ganforge; ganforge.load(\'{name}\')(PIL.Image.open(\'in.png\')).save(\'out.png\')"'
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "family": self.config.model.generator, "kind": "image-to-image",
+                "in_channels": self.in_channels, "out_channels": self.out_channels}

@@ -1,0 +1,173 @@
+"""Using trained models: generate, apply (image -> image), export and describe."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import GanforgeError
+from ..fileio import atomic_write_bytes
+from .progress import Progress, report
+
+GENERATE_SUFFIXES = ("", ".png", ".npz")
+
+
+@dataclass
+class GenerateResult:
+    out: Path
+    count: int
+    kind: str  # "image" | "vector"
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def grid_columns(n: int, labels) -> int:
+    """One row per class when ``labels`` are whole class blocks, else a square-ish grid."""
+    if labels is not None and n:
+        per_class = int(np.bincount(labels.numpy()).max())
+        if per_class * len(np.unique(labels.numpy())) == n and per_class > 1:
+            return per_class
+    return max(1, math.ceil(math.sqrt(n)))
+
+
+def _load(model: str | Path, device: str = "cpu", kind: str | None = None):
+    from ..pipelines import load
+
+    pipe = load(model)
+    if kind is not None and pipe.pipeline_kind != kind:
+        raise GanforgeError(f"'{model}' is a {pipe.pipeline_kind} model; this needs a {kind} model")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise GanforgeError("device cuda was asked for but no CUDA device is available; use cpu")
+        pipe.to("cuda")
+    return pipe
+
+
+def generate(model: str | Path, *, n: int, out: Path, seed: int = 0, classes: str | None = None,
+             truncation: float = 1.0, device: str = "cpu", progress: Progress = None) -> GenerateResult:
+    """``n`` samples of a generation model into ``out``: FILE.png (one grid, a row per class; a
+    scatter plot for 2D models), FILE.npz (arrays) or a folder (one PNG per image)."""
+    from ..images import make_grid, save_png, scatter_png, to_uint8
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in GENERATE_SUFFIXES:
+        raise GanforgeError(f"--out '{out}': use FILE.png, FILE.npz or a folder name (no extension)")
+    pipe = _load(model, device, "generation")
+    classes = classes if classes is not None else ("all" if pipe.conditional else None)
+    report(progress, "generate", 0, n, "img")
+    raw, labels = pipe.generate_tensor(n, classes, seed=seed, truncation=truncation)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if pipe.kind == "vector":
+        points = raw.numpy().astype(np.float32)
+        if suffix == ".npz":
+            _save_npz(out, samples=points)
+        elif suffix == ".png":
+            save_png(scatter_png(points), out)
+        else:
+            raise GanforgeError("2D models write FILE.png (scatter plot) or FILE.npz")
+        return GenerateResult(out, n, "vector")
+    images = to_uint8(raw)
+    if suffix == ".npz":
+        arrays = {"images": images}
+        if labels is not None:
+            arrays["labels"] = labels.numpy().astype(np.int64)
+        _save_npz(out, **arrays)
+    elif suffix == ".png":
+        grid = make_grid(images, grid_columns(n, labels))
+        save_png(grid, out, upscale=max(1, 512 // max(grid.shape[:2])))
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        names = pipe.class_names
+        for i, img in enumerate(images):
+            tag = "" if labels is None else "-" + (names[int(labels[i])] if names else str(int(labels[i]))).replace("/", "-")
+            save_png(img, out / f"seed{seed}-{i:06d}{tag}.png")
+    report(progress, "generate", n, n, "img")
+    return GenerateResult(out, n, "image")
+
+
+def export(run_dir: Path, out_dir: Path) -> Path:
+    """The latest exported network of a run folder (its EMA generator) as a model folder."""
+    from ..pipelines import PIPELINES
+    from ..tasks import TASKS, build_config
+    from ..schema import load_yaml
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise GanforgeError(f"'{run_dir}' is not a run folder (no config.yaml)")
+    cfg = build_config(load_yaml((run_dir / "config.yaml").read_text()))
+    pipe = PIPELINES.get(TASKS.get(cfg.task).pipeline).from_run(run_dir)
+    return pipe.save_pretrained(out_dir)
+
+
+def describe(model: str | Path) -> dict[str, Any]:
+    """What a model is: pipeline kind, task, family, size, data, training and metrics."""
+    return _load(model).describe()
+
+
+@dataclass
+class ApplyResult:
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
+
+
+def _inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
+    """(file, path relative to its input root) for files and folders (recursive, image extensions)."""
+    from ..data.folder import IMAGE_EXTENSIONS
+
+    found = []
+    for root in paths:
+        root = Path(root)
+        if root.is_dir():
+            for f in sorted(root.rglob("*")):
+                if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not any(
+                        p.startswith(".") for p in f.relative_to(root).parts):
+                    found.append((f, f.relative_to(root)))
+        elif root.is_file():
+            found.append((root, Path(root.name)))
+        else:
+            raise GanforgeError(f"input '{root}' does not exist")
+    if not found:
+        raise GanforgeError(f"no images found in {', '.join(map(str, paths))} (accepted: "
+                            f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+    return found
+
+
+def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cpu",
+          progress: Progress = None) -> ApplyResult:
+    """Run an image-to-image model on files and folders. ``out`` is a file for a single input
+    file, else a folder mirroring the inputs' names (PNG). A bad file is recorded in
+    ``failed`` and skipped; outputs are written atomically."""
+    from ..data.imageio import BadImageError, open_image
+
+    pipe = _load(model, device, "image-to-image")
+    files = _inputs(list(inputs))
+    single = len(files) == 1 and Path(inputs[0]).is_file() and Path(out).suffix != ""
+    result = ApplyResult()
+    for i, (src, rel) in enumerate(files):
+        target = Path(out) if single else (Path(out) / rel).with_suffix(".png")
+        try:
+            image = open_image(src)
+            produced = pipe(image)
+        except (BadImageError, GanforgeError) as err:
+            result.failed.append((str(src), str(err)))
+            report(progress, "apply", i + 1, len(files), "image")
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        produced.save(buf, format=(target.suffix.lstrip(".") or "png").upper().replace("JPG", "JPEG"))
+        atomic_write_bytes(target, buf.getvalue())
+        result.written.append(target)
+        report(progress, "apply", i + 1, len(files), "image")
+    return result

@@ -1,0 +1,58 @@
+"""The one place tests build tiny configs: training runs of a few dozen steps on a CPU, and
+configs of single networks (no data) for model and pipeline tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ganforge.config import apply_overrides
+from ganforge.data import FASHION_CLASSES
+from ganforge.tasks import build_config
+
+# Tiny networks of each noise -> image family (the sizes the model tests use).
+TINY_FAMILIES = {
+    "mlp": {"family": "mlp", "width": 16, "depth": 2, "latent_dim": 8},
+    "dcgan": {"family": "dcgan", "width": 8, "latent_dim": 16},
+    "stylegan": {"family": "stylegan", "width": 8, "max_channels": 16, "w_dim": 16, "mapping_layers": 2,
+                 "latent_dim": 16},
+}
+
+
+def tiny_config(overrides: dict[str, Any] | None = None):
+    """A noise -> image run: conditional DCGAN, hinge loss, lazy R1, on 512 Fashion-MNIST images, 20 steps."""
+    raw = {
+        "name": "tiny",
+        "data": {"dataset": "fashion-mnist", "resolution": 32, "limit": 512},
+        "model": {"family": "dcgan", "conditional": True, "width": 8, "latent_dim": 16, "spectral_norm": True},
+        "loss": {"name": "hinge", "r1_gamma": 0.1, "r1_interval": 4},
+        "train": {"batch_size": 16, "kimg": 0.32, "log_every": 5, "sample_every_kimg": 0.16,
+                  "snapshot_every_kimg": 0.16, "keep_checkpoints": 2, "ema_halflife_kimg": 0.1},
+    }
+    return build_config(apply_overrides(raw, overrides or {}))
+
+
+def tiny_paired_config(overrides: dict[str, Any] | None = None):
+    """A paired (pix2pix) run: a small U-Net and PatchGAN on 256 shapes-edges pairs at 16 px, 24 steps."""
+    raw = {
+        "task": "paired",
+        "name": "tiny-paired",
+        "data": {"dataset": "shapes-edges", "resolution": 16, "channels": 3, "source_channels": 1, "limit": 256},
+        "model": {"g": {"width": 8, "depth": 2}, "d": {"width": 8, "layers": 2}},
+        "loss": {"name": "nonsaturating", "l1_weight": 100},
+        "train": {"batch_size": 8, "kimg": 0.192, "log_every": 6, "sample_every_kimg": 0.096, "g_lr": 0.002,
+                  "d_lr": 0.0002, "betas": [0.5, 0.999], "snapshot_every_kimg": 0.096, "keep_checkpoints": 2,
+                  "ema_halflife_kimg": 0.05},
+        "health": {"probe_every_kimg": 0},
+    }
+    return build_config(apply_overrides(raw, overrides or {}))
+
+
+def tiny_model_config(family: str, *, conditional: bool = False, channels: int = 1, resolution: int = 32,
+                      data: str = "fashion-mnist", **model: Any):
+    """The resolved config of one tiny network of ``family`` (output shape and classes filled in,
+    as a run would), for tests that build networks or pipelines without data."""
+    shape = [2] if family == "mlp" else [channels, resolution, resolution]
+    spec = {**TINY_FAMILIES[family], "output_shape": shape, **model}
+    if conditional:
+        spec.update(conditional=True, num_classes=len(FASHION_CLASSES))
+    return build_config({"name": "tiny", "data": {"dataset": data}, "model": spec})

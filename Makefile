@@ -8,7 +8,7 @@ FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 STAMP := $(VENV)/.ganforge-installed
 RUN_DIR ?= runs/make-run
 
-.PHONY: setup data run test bench clean
+.PHONY: setup data run test test-fast bench clean
 
 setup: data $(STAMP)
 
@@ -37,6 +37,10 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The fast lane: everything but the end-to-end tests marked slow (about a minute on 2 cores).
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
 
 bench: setup
 	$(PY) bench/train_throughput.py

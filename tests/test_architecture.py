@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import ast
 import subprocess
 import sys
@@ -21,6 +22,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_loading_a_model_does_not_import_the_training_code():
     # The issue's own check, verbatim.
     code = ("import ganforge, sys; ganforge.load('fashion-cgan'); "
@@ -30,6 +32,7 @@ def test_loading_a_model_does_not_import_the_training_code():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_the_check_above_can_fail():
     result = _run("import ganforge, sys, ganforge.training; "
                   "assert not any(m.startswith('ganforge.training') for m in sys.modules)")

@@ -61,6 +61,7 @@ def trained(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_train_writes_run_folder(trained):
     run = trained / "run"
     assert (run / "config.yaml").is_file() and (run / "log.jsonl").is_file()
@@ -182,6 +183,7 @@ def test_resume_refuses_changing_the_training(trained, monkeypatch, capsys):
     assert_one_line_error(code, err, "train.g_lr", "train.kimg")
 
 
+@pytest.mark.slow
 def test_resume_continues_a_finished_run(trained, monkeypatch, capsys, tmp_path):
     import shutil
 
@@ -193,6 +195,7 @@ def test_resume_continues_a_finished_run(trained, monkeypatch, capsys, tmp_path)
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["kimg"] == 0.64
 
 
+@pytest.mark.slow
 def test_help_explains_every_option():
     proc = subprocess.run([sys.executable, "-m", "ganforge.cli", "generate", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0
@@ -200,6 +203,7 @@ def test_help_explains_every_option():
         assert option in proc.stdout
 
 
+@pytest.mark.slow
 def test_error_exit_code_without_traceback_in_a_real_process(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ganforge.cli", "train", str(tmp_path / "missing.yaml")],
                           capture_output=True, text=True)

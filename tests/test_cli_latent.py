@@ -9,7 +9,8 @@ from PIL import Image
 
 from ganforge import latent as L
 from ganforge import load
-from ganforge.cli import PROJECTION_FILES, cli
+from ganforge.cli import cli
+from ganforge.service.latent import PROJECTION_FILES
 from tests.test_cli import assert_one_line_error, run_cli
 from tests.test_latent import bomb_png, tiny_pipe
 
@@ -122,6 +123,7 @@ def target_png(models, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_project_writes_latent_and_pictures(models, target_png, monkeypatch, capsys, tmp_path):
     out = tmp_path / "proj"
     code, stdout, err = run_cli(monkeypatch, capsys, "project", models["sg"], target_png, "--steps", 30, "--out", out,

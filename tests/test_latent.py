@@ -272,6 +272,7 @@ def start_mse(pipe, target, **kw) -> float:
 
 @pytest.mark.parametrize("fixture, space, cls", [("dcgan", "z", None), ("cgan", "z", "coat"), ("sg", "w", None),
                                                  ("sg", "w+", None)])
+@pytest.mark.slow
 def test_projection_recovers_an_image_of_the_generator(request, fixture, space, cls):
     pipe = request.getfixturevalue(fixture)
     target = pipe.generate(1, classes=cls, seed=11)[0]
@@ -289,6 +290,7 @@ def test_projection_latent_shapes(sg):
     assert shapes == {"z": (16,), "w": (16,), "w+": (sg.generator.num_ws, 16)}
 
 
+@pytest.mark.slow
 def test_projection_is_deterministic_for_a_seed(sg):
     target = sg.generate(1, seed=2)[0]
     a, b, c = (L.project(sg, target, steps=8, seed=s, progress=False) for s in (0, 0, 1))

@@ -48,6 +48,7 @@ def test_fashion_cgan_classes_differ():
     assert np.abs(means[0] - means[1]).mean() > 10 and np.abs(means[0] - means[2]).mean() > 10
 
 
+@pytest.mark.slow
 def test_generate_bundled_from_the_console_script(tmp_path):
     out = tmp_path / "s.png"
     proc = subprocess.run([sys.executable, "-m", "ganforge.cli", "generate", "fashion-cgan", "--class", "sneaker",
@@ -73,6 +74,7 @@ def _cli(*args):
     return proc
 
 
+@pytest.mark.slow
 def test_latent_tools_on_the_bundled_stylegan(tmp_path):
     from PIL import Image
 

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from .errors import GanforgeError
 
@@ -221,22 +220,12 @@ def eval_cmd(model: str, metrics: str | None, n: int, ref: str | None, features:
       ganforge eval my-model --ref folder:/data/shoes --features inception-v3-fid --weights pt_inception.pth
     fashion-cnn numbers are comparable only with other fashion-cnn numbers, never with Inception FIDs.
     """
-    import time
+    from .service.evaluation import evaluate
 
-    from . import load
-    from .metrics.evaluate import evaluate
-    from .metrics.report_card import write_eval_outputs
-
-    pipe = load(model)
-    run_dir = Path(model) if (Path(model) / "config.yaml").is_file() else None
-    if out_dir is None:
-        out_dir = run_dir / "eval" if run_dir else Path(f"eval-{Path(model).name}")
-    start = time.perf_counter()
-    result = evaluate(pipe, metrics=metrics, n=n, ref=ref, features=features, weights=weights, seed=seed,
-                      progress=not quiet, cas_epochs=cas_epochs)
     command = "ganforge eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    json_path, html_path = write_eval_outputs(out_dir, pipe, result, command=command, run_dir=run_dir,
-                                              seconds=time.perf_counter() - start)
+    outcome = evaluate(model, metrics=metrics, n=n, ref=ref, features=features, weights=weights, seed=seed,
+                       cas_epochs=cas_epochs, out_dir=out_dir, command=command, progress=not quiet)
+    result, json_path, html_path = outcome.result, outcome.json_path, outcome.html_path
     if as_json:
         click.echo(json_path.read_text(), nl=False)
     elif not quiet:
@@ -305,23 +294,6 @@ def _class_arg(value: str | None) -> str | int | None:
     return int(value) if value is not None and value.isdigit() else value
 
 
-def _gif_bytes(frames: np.ndarray, fps: float) -> bytes:
-    """uint8 (F, H, W, C) frames -> an animated GIF that loops forever.
-
-    Pillow merges a frame identical to the one before into it (adding up their durations),
-    so a still stretch plays as one longer frame.
-    """
-    import io
-
-    from PIL import Image
-
-    images = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
-    buf = io.BytesIO()
-    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], loop=0,
-                   duration=max(20, round(1000 / fps)))
-    return buf.getvalue()
-
-
 @cli.command("interpolate")
 @click.argument("model")
 @click.option("--seeds", required=True, metavar="LIST",
@@ -351,30 +323,12 @@ def interpolate_cmd(model: str, seeds: str, steps: int, space: str | None, metho
       ganforge interpolate fashion-dcgan --seeds 1,2,3 --steps 8 --out walk.gif
       ganforge interpolate fashion-cgan --seeds 0-3 --class sneaker --out walk.png
     """
-    from . import load
-    from .fileio import atomic_write_bytes
-    from .images import make_grid, save_png
-    from .latent import interpolate
+    from .service.latent import interpolate
 
-    suffix = out.suffix.lower()
-    if suffix not in (".png", ".gif"):
-        _fail(f"--out '{out}': use FILE.png (a grid) or FILE.gif (an animation)")
     keys = _int_list(seeds, "--seeds")
-    if len(keys) < 2:
-        _fail(f"--seeds '{seeds}': give at least two keyframe seeds, for example 1,2")
-    pipe = load(model)
-    frames = interpolate(pipe, seeds=keys, steps=steps, space=space, method=method, classes=_class_arg(class_),
-                         psi=truncation)
-    if suffix == ".gif":
-        upscale = max(1, 256 // max(frames.shape[1:3]))
-        frames_big = frames.repeat(upscale, axis=1).repeat(upscale, axis=2)
-        atomic_write_bytes(out, _gif_bytes(frames_big, fps))
-    else:
-        per_row = steps + 2  # keyframe, in-betweens, next keyframe
-        rows = [frames[i * (steps + 1) : i * (steps + 1) + per_row] for i in range(len(keys) - 1)]
-        grid = make_grid(np.concatenate(rows), per_row)
-        save_png(grid, out, upscale=max(1, 512 // max(grid.shape[:2])))
-    click.echo(f"wrote {len(frames)} frames ({len(keys)} keyframes, {steps} between each) to {out}", err=True)
+    frames = interpolate(model, seeds=keys, out=out, steps=steps, space=space, method=method,
+                         classes=_class_arg(class_), truncation=truncation, fps=fps)
+    click.echo(f"wrote {frames} frames ({len(keys)} keyframes, {steps} between each) to {out}", err=True)
 
 
 @cli.command("mix")
@@ -399,22 +353,12 @@ def mix_cmd(model: str, rows: str, cols: str, layers: str | None, class_: str | 
     Cell (r, c) is row seed r's image with the styles of --layers taken from column seed c.
       ganforge mix fashion-stylegan --rows 1,2,3 --cols 4,5,6 --layers 0-3 --out mix.png
     """
-    from . import load
-    from .images import save_png
-    from .latent import style_mix
+    from .service.latent import mix
 
-    if out.suffix.lower() != ".png":
-        _fail(f"--out '{out}': use FILE.png")
     row_seeds, col_seeds = _int_list(rows, "--rows", most=100), _int_list(cols, "--cols", most=100)
     chosen = None if layers is None else _int_list(layers, "--layers", most=1000)
-    pipe = load(model)
-    grid = style_mix(pipe, row_seeds=row_seeds, col_seeds=col_seeds, layers=chosen, classes=_class_arg(class_),
-                     psi=truncation)
-    save_png(grid, out, upscale=max(1, 512 // max(grid.shape[:2])))
+    mix(model, rows=row_seeds, cols=col_seeds, out=out, layers=chosen, classes=_class_arg(class_), truncation=truncation)
     click.echo(f"wrote a {len(row_seeds)} x {len(col_seeds)} style-mixing grid to {out}", err=True)
-
-
-PROJECTION_FILES = ("projected_w.safetensors", "target.png", "reconstruction.png", "comparison.png")
 
 
 @cli.command("project")
@@ -453,30 +397,13 @@ def project_cmd(model: str, image: str, space: str | None, steps: int, lr: float
       ganforge project fashion-cgan shoe.png --class sneaker --out proj-shoe
     """
     import torch
-    from safetensors.torch import save as safetensors_bytes
 
-    from . import load
-    from .fileio import atomic_write_bytes
-    from .images import make_grid, save_png
-    from .latent import project, projection_metadata, projection_tensors
+    from .service.latent import PROJECTION_FILES, project
 
-    if out_dir.exists() and not out_dir.is_dir():
-        _fail(f"--out '{out_dir}' is a file; give a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
-        _fail(f"output folder '{out_dir}' exists and is not empty; choose a new folder or pass --force "
-              f"(which replaces only {', '.join(PROJECTION_FILES)})")
     torch.set_num_threads(threads)
-    pipe = load(model)
-    result = project(pipe, image, space=space, steps=steps, lr=lr, classes=_class_arg(class_), seed=seed,
-                     perceptual=perceptual, progress=not quiet)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tensors = projection_tensors(result, pipe)
-    atomic_write_bytes(out_dir / PROJECTION_FILES[0],
-                       safetensors_bytes(tensors, metadata=projection_metadata(result, pipe, model=model)))
-    save_png(result.target, out_dir / PROJECTION_FILES[1])
-    save_png(result.reconstruction, out_dir / PROJECTION_FILES[2])
-    pair = make_grid(np.stack([result.target, result.reconstruction]), 2)
-    save_png(pair, out_dir / PROJECTION_FILES[3], upscale=max(1, 256 // result.target.shape[0]))
+    outcome = project(model, image, out_dir=out_dir, force=force, space=space, steps=steps, lr=lr,
+                      classes=_class_arg(class_), seed=seed, perceptual=perceptual, progress=not quiet)
+    result = outcome.result
     click.echo(f"mse {result.mse:.6f}  psnr {result.psnr:.2f} dB  ({result.space} space, {steps} steps, "
                "pixels in [0, 1])")
     if not quiet:

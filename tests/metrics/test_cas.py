@@ -12,6 +12,7 @@ from .conftest import needs_fashion
 SMALL = Recipe(epochs=8)
 
 
+@pytest.mark.slow
 @needs_fashion
 def test_cas_on_real_training_images_reproduces_train_on_real():
     reference = cas.train_on_real_accuracy(2000, recipe=SMALL, seed=0)
@@ -25,6 +26,7 @@ def test_cas_on_real_training_images_reproduces_train_on_real():
     assert reference > 0.8  # the recipe learns from 2,000 images
 
 
+@pytest.mark.slow
 @needs_fashion
 def test_train_on_real_is_cached(monkeypatch):
     first = cas.train_on_real_accuracy(300, recipe=Recipe(epochs=1), seed=5)

@@ -15,6 +15,7 @@ from ganforge.metrics.cas import real_test_set
 from .conftest import needs_fashion
 
 
+@pytest.mark.slow
 @needs_fashion
 def test_bundled_classifier_reaches_92_percent_on_the_test_split():
     model, info = fcnn.load_classifier()
@@ -58,6 +59,7 @@ def test_prepare_images_refuses_other_inputs(bad):
         fcnn.prepare_images(bad)
 
 
+@pytest.mark.slow
 def test_recipe_is_deterministic_and_learns():
     gen = torch.Generator().manual_seed(0)
     # Two trivially separable classes: dark and bright images.

@@ -23,6 +23,7 @@ from .conftest import needs_fashion
 pytestmark = needs_fashion
 
 
+@pytest.mark.slow
 def test_eval_cli_writes_json_and_report(tiny_run, monkeypatch, capsys, tmp_path):
     out = tmp_path / "ev"
     code, stdout, err = run_cli(monkeypatch, capsys, "eval", tiny_run, "--n", "300",
@@ -43,6 +44,7 @@ def test_eval_cli_writes_json_and_report(tiny_run, monkeypatch, capsys, tmp_path
     assert "ankle boot" in html  # a per-class grid per class
 
 
+@pytest.mark.slow
 def test_metrics_that_do_not_apply_are_skipped_with_a_reason(tiny_run):
     uncond = Trainer(tiny_config({"model.conditional": False, "train.kimg": 0.032}), tiny_run.parent / "u", quiet=True)
     uncond.fit()
@@ -88,6 +90,7 @@ def test_mode_metrics_on_a_2d_mixture(tmp_path):
     assert 0 <= result.metrics["modes"] <= 8 and 0 <= result.metrics["high_quality"] <= 1
 
 
+@pytest.mark.slow
 def test_periodic_evaluation_logs_keeps_best_and_does_not_change_training(tmp_path):
     base = {"train.kimg": 0.32, "model.conditional": False}
     plain = Trainer(tiny_config(base), tmp_path / "plain", quiet=True)
@@ -128,6 +131,7 @@ def test_classifier_score_does_not_depend_on_sample_order(tiny_run):
     assert blocked > 9 and abs(blocked - mixed) < 0.2
 
 
+@pytest.mark.slow
 def test_eval_help_explains_every_option():
     import subprocess
     import sys
@@ -140,6 +144,7 @@ def test_eval_help_explains_every_option():
     assert "not comparable" in proc.stdout or "comparable only" in proc.stdout
 
 
+@pytest.mark.slow
 def test_stacked_fashion_mnist_mode_protocol(tmp_path):
     cfg = tiny_config({"data": {"dataset": "stacked-fashion-mnist", "channels": 3, "limit": 512},
                        "model.conditional": False, "train.kimg": 0.032})

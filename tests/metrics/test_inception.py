@@ -65,6 +65,7 @@ def reference(model) -> tuple[torch.Tensor, torch.Tensor]:
 # ----------------------------------------------------------------------------- forward
 
 
+@pytest.mark.slow
 def test_features_shape_dtype_finite_and_informative(reference):
     _, f = reference
     assert f.shape == (2, FEATURE_DIM) and f.dtype == torch.float32
@@ -81,6 +82,7 @@ def test_grey_equals_same_image_repeated_to_rgb(model):
         assert torch.equal(model(grey), model(rgb))
 
 
+@pytest.mark.slow
 def test_batch_size_independence(model):
     x = _images(4, 40, 40, seed=3)
     together = model.features(x, batch_size=4)
@@ -100,6 +102,7 @@ def test_numpy_nhwc_gives_the_same_features_as_tensor_nchw(model, reference):
     from_numpy -= 1  # an ordinary tensor, not an inference-mode one
 
 
+@pytest.mark.slow
 def test_logits_outputs(model, reference):
     x, f = reference
     logits = model.features(x, output="logits")
@@ -245,6 +248,7 @@ def test_model_is_frozen(model):
 # ----------------------------------------------------------------------------- loading
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["pth", "safetensors"])
 def test_load_round_trip(weights, reference, kind):
     x, f = reference
@@ -255,6 +259,7 @@ def test_load_round_trip(weights, reference, kind):
         assert torch.equal(loaded(x), f)
 
 
+@pytest.mark.slow
 def test_load_from_environment_variable(weights, reference, monkeypatch):
     monkeypatch.setenv(WEIGHTS_ENV, str(weights["safetensors"]))
     x, f = reference
@@ -262,6 +267,7 @@ def test_load_from_environment_variable(weights, reference, monkeypatch):
         assert torch.equal(load_inception()(x), f)
 
 
+@pytest.mark.slow
 def test_load_accepts_files_without_batch_norm_counters(model, tmp_path, reference):
     # Files saved by PyTorch < 0.4.1 have no num_batches_tracked; they are unused in eval.
     state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
@@ -298,6 +304,7 @@ def test_missing_weights_say_where_to_get_them(monkeypatch, tmp_path):
         load_inception(tmp_path)
 
 
+@pytest.mark.slow
 def test_wrong_keys_are_listed(tmp_path):
     torch.save({"encoder.weight": torch.zeros(2, 2)}, tmp_path / "tiny.pth")
     with pytest.raises(GanforgeError) as err:
@@ -312,6 +319,7 @@ def test_wrong_keys_are_listed(tmp_path):
         load_inception(tmp_path / "tiny.safetensors")
 
 
+@pytest.mark.slow
 def test_wrong_shapes_are_listed(model, tmp_path):
     state = dict(model.state_dict())
     state["fc.weight"], state["fc.bias"] = torch.zeros(1000, 2048), torch.zeros(1000)  # torchvision's head

@@ -438,6 +438,7 @@ def _ada_rank(rank: int, store: str, out: str) -> None:
         td.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ada_ranks_agree_on_p(tmp_path):
     # Rank 0 is this process and rank 1 a spawned one: one torch start-up instead of two.
     import multiprocessing

@@ -32,6 +32,7 @@ def ddp_config(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_ranks_hold_identical_weights(tmp_path, ddp_config):
     out = tmp_path / "weights"
     out.mkdir()
@@ -46,6 +47,7 @@ def test_ranks_hold_identical_weights(tmp_path, ddp_config):
     assert len(list_checkpoints(tmp_path / "run")) >= 1
 
 
+@pytest.mark.slow
 def test_cli_runs_under_torchrun(tmp_path, ddp_config):
     proc = _torchrun("-m", "ganforge.cli", "train", str(ddp_config), "--run-dir", str(tmp_path / "run"), "--quiet",
                      cwd=tmp_path)

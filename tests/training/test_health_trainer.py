@@ -36,6 +36,7 @@ def events(run_dir, name="health"):
     return [e for e in lines if e.get("event") == name]
 
 
+@pytest.mark.slow
 def test_absurd_learning_rate_is_detected_and_recovered(tmp_path):
     cfg = toy_config({"train.g_lr": 5.0, "train.d_lr": 5.0, "health.lr_factor": 0.001})
     trainer = Trainer(cfg, tmp_path / "run", quiet=True)
@@ -74,6 +75,7 @@ def test_off_policy_watches_nothing(tmp_path):
     assert not events(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_discriminator_far_stronger_than_generator_is_detected_and_recovered(tmp_path):
     # D: 5 steps per G step at a high rate; G almost frozen. R1 (raised by recovery) tames D.
     cfg = toy_config({"train.d_steps": 5, "train.d_lr": 1e-2, "train.g_lr": 1e-6, "train.kimg": 16,
@@ -158,6 +160,7 @@ def test_recovery_knobs_survive_resume(tmp_path):
     resumed.logger.close()
 
 
+@pytest.mark.slow
 def test_health_events_appear_in_the_evaluation_report(tmp_path):
     from ganforge.pipelines import GeneratorPipeline
     from ganforge.metrics.evaluate import evaluate

@@ -45,6 +45,7 @@ def _assert_same(a, b, path="state"):
      "loss.pl_weight": 2.0, "loss.pl_interval": 2, "augment.kind": "ada", "augment.interval": 2,
      "augment.speed_kimg": 0.1},
 ])
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(tmp_path, variant):
     steps = 12  # per half
     per_step = 16 * (variant.get("train.d_steps", 1))
@@ -66,6 +67,7 @@ def test_resume_equals_uninterrupted(tmp_path, variant):
     _assert_same(state_a, state_b, "trainer_state")
 
 
+@pytest.mark.slow
 def test_resume_changes_the_outcome_when_state_is_lost(tmp_path):
     """Guard for the test above: dropping the saved noise stream must break equality."""
     steps = 8
@@ -81,6 +83,7 @@ def test_resume_changes_the_outcome_when_state_is_lost(tmp_path):
     assert not torch.equal(weights_a[NoiseToImageTask.file_name("G")]["fc.weight"], weights_b[NoiseToImageTask.file_name("G")]["fc.weight"])
 
 
+@pytest.mark.slow
 def test_resume_in_the_middle_of_a_learning_rate_decay_equals_uninterrupted(tmp_path):
     """The schedule is a function of images seen and train.kimg, so a run stopped mid-decay resumes on it."""
     full = tiny_config({"train.kimg": 24 * 16 / 1000, "train.lr_decay": "cosine", "train.lr_decay_start": 0.25})

@@ -21,6 +21,7 @@ from ganforge.tasks import noise_to_image as trainer_module
 from .conftest import tiny_config
 
 
+@pytest.mark.slow
 def test_run_folder_contents(tmp_path):
     run = tmp_path / "run"
     trainer = Trainer(tiny_config(), run, quiet=True)
@@ -47,6 +48,7 @@ def test_run_folder_contents(tmp_path):
     assert json.loads((run / "run.json").read_text())["class_names"][7] == "sneaker"
 
 
+@pytest.mark.slow
 def test_trainer_state_loads_with_weights_only(tmp_path):
     Trainer(tiny_config({"train.kimg": 0.08}), tmp_path / "r", quiet=True).fit()
     state = torch.load(ckpt.latest_checkpoint(tmp_path / "r") / ckpt.STATE_FILE, weights_only=True)
@@ -54,6 +56,7 @@ def test_trainer_state_loads_with_weights_only(tmp_path):
     assert set(state) >= {"g_opt", "d_opt", "loader", "noise", "torch_rng", "numpy_rng", "python_rng"}
 
 
+@pytest.mark.slow
 def test_ema_lags_generator(tmp_path):
     trainer = Trainer(tiny_config({"train.kimg": 0.08, "train.ema_halflife_kimg": 10}), tmp_path / "r", quiet=True)
     before = [p.clone() for p in trainer.task.G_ema.parameters()]
@@ -73,6 +76,7 @@ def test_existing_run_folder_is_refused(tmp_path):
     assert sorted(p.name for p in run.iterdir()) == ["keep.txt"]
 
 
+@pytest.mark.slow
 def test_divergence_stops_with_step_and_last_checkpoint(tmp_path):
     cfg = tiny_config({"train.kimg": 3.2, "train.snapshot_every_kimg": 0.08, "train.d_lr": 1e30,
                        "train.g_lr": 1e30, "model.spectral_norm": False, "loss.r1_gamma": 0.0})
@@ -91,6 +95,7 @@ def test_divergence_stops_with_step_and_last_checkpoint(tmp_path):
         assert str(trainer.last_good) in msg
 
 
+@pytest.mark.slow
 def test_unconditional_model_on_conditional_data_and_vice_versa(tmp_path):
     Trainer(tiny_config({"model.conditional": False, "train.kimg": 0.032}), tmp_path / "u", quiet=True).fit()
     with pytest.raises(GanforgeError, match="needs labelled data"):
@@ -106,6 +111,7 @@ def test_toy_run_writes_scatter_plot(tmp_path):
     assert img.mode == "RGB" and img.size == (512, 512)
 
 
+@pytest.mark.slow
 def test_skipped_files_are_logged(tmp_path):
     folder = tmp_path / "imgs"
     folder.mkdir()
@@ -122,6 +128,7 @@ def test_skipped_files_are_logged(tmp_path):
     assert skipped and skipped[0]["count"] == 1 and skipped[0]["files"][0]["path"].endswith("broken.png")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_on_cpu(tmp_path, precision):
     trainer = Trainer(tiny_config({"train.precision": precision, "train.kimg": 0.08}), tmp_path / "r", quiet=True)
@@ -137,6 +144,7 @@ def _norm_of_grads(net: torch.nn.Module) -> float:
     return math.sqrt(sum(float(p.grad.double().square().sum()) for p in net.parameters() if p.grad is not None))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_logged_numbers_are_window_means_of_the_steps_that_made_them(tmp_path, precision):
     """log.jsonl: grad_norm_d/g are the mean over the log window of each loss step's
@@ -185,6 +193,7 @@ def test_logged_numbers_are_window_means_of_the_steps_that_made_them(tmp_path, p
         assert any(not math.isfinite(v) for v in (*seen["d"].values(), *seen["g"].values()))
 
 
+@pytest.mark.slow
 def test_mode_seeking_pairs_same_class_samples_in_the_g_step_and_is_logged(tmp_path, monkeypatch):
     trainer = Trainer(tiny_config({"loss.mode_seeking": 0.5, "train.kimg": 0.08}), tmp_path / "r", quiet=True)
     calls, penalties = [], []
@@ -222,6 +231,7 @@ def test_mode_seeking_with_a_batch_of_one_is_a_one_line_error(tmp_path):
     {"model.d_conditioning": "acgan", "loss.name": "lsgan", "model.minibatch_std": True},
     {"model.conditional": False, "loss.name": "wgan-gp", "model.spectral_norm": False, "train.d_steps": 2},
 ])
+@pytest.mark.slow
 def test_other_heads_and_losses_train(tmp_path, overrides):
     trainer = Trainer(tiny_config({**overrides, "train.kimg": 0.08}), tmp_path / "r", quiet=True)
     before = [p.detach().clone() for p in trainer.task.G.parameters()]
@@ -255,6 +265,7 @@ def test_learning_rate_schedule_refuses_unknown_decay():
         lr_factor(0, 100, decay="step", start=0.5)
 
 
+@pytest.mark.slow
 def test_learning_rate_decay_reaches_the_optimizers_times_the_recovery_factor(tmp_path):
     cfg = tiny_config({"train.lr_decay": "linear", "train.lr_decay_start": 0.5, "train.g_lr": 0.001, "train.d_lr": 0.004})
     trainer = Trainer(cfg, tmp_path / "r", quiet=True)

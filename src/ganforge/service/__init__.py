@@ -7,9 +7,10 @@ exits: the CLI (``cli.py``) and the REST server of a later release decide how to
 and errors.
 """
 
+from .evaluation import EvalOutcome, evaluate
 from .models import ApplyResult, GenerateResult, apply, describe, export, generate
 from .progress import Progress, ProgressEvent
 from .training import TrainResult, train
 
-__all__ = ["ApplyResult", "GenerateResult", "Progress", "ProgressEvent", "TrainResult", "apply", "describe", "export",
+__all__ = ["ApplyResult", "EvalOutcome", "evaluate", "GenerateResult", "Progress", "ProgressEvent", "TrainResult", "apply", "describe", "export",
            "generate", "train"]

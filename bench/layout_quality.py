@@ -6,9 +6,11 @@ images). Variants: ``nchw`` (fp32, the layout of earlier releases), ``channels_l
 the default on AVX-512, AMX and CUDA), ``bf16`` (bf16 autocast, channels-last). Also says
 whether each variant's weights are bit-identical to ``nchw``'s.
 
-    python bench/layout_quality.py [--kimg 20] [--variants nchw,channels_last] [--n 5000]
+    python bench/layout_quality.py [--kimg 20] [--variants nchw,channels_last] [--n 5000] [--seeds 0,1]
 
-Last line: ``fid_ratio: X`` = FID of the second variant / FID of the first (1.0 = equal).
+With several seeds the spread between seeds of one variant says how far apart two equally good
+runs land, the yardstick for the gap between variants. Last line: ``fid_ratio: X`` = mean FID of
+the second variant / mean FID of the first (1.0 = equal).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def main() -> None:
     ap.add_argument("--kimg", type=float, default=20.0)
     ap.add_argument("--variants", default="nchw,channels_last", help=f"comma-separated, of {', '.join(VARIANTS)}")
     ap.add_argument("--n", type=int, default=5000, help="generated and real images per FID")
+    ap.add_argument("--seeds", default="0", help="comma-separated train.seed values, each run per variant")
     ap.add_argument("--out", type=Path, default=ROOT / "bench-out" / "layout")
     args = ap.parse_args()
     names = args.variants.split(",")
@@ -49,30 +52,35 @@ def main() -> None:
     if unknown or len(names) < 2:
         ap.error(f"--variants: give two or more of {', '.join(VARIANTS)}")
 
-    rows = {}
-    for name in names:
-        run = args.out / f"{Path(args.config).stem}-{args.kimg:g}kimg-{name}"
-        shutil.rmtree(run, ignore_errors=True)
-        overrides = [f"train.kimg={args.kimg:g}", "train.sample_every_kimg=1000000", "train.snapshot_every_kimg=1000000",
-                     "train.device=cpu", *VARIANTS[name]]
-        start = time.perf_counter()
-        train(args.config, overrides, run_dir=run, quiet=True)
-        seconds = time.perf_counter() - start
-        fid = evaluate(ganforge.load(run), metrics=["fid"], n=args.n, floors=False).metrics["fid"]
-        rows[name] = (run, seconds, fid)
-        print(f"{name:14s} trained {args.kimg:g} kimg in {seconds:6.0f} s   FID {fid:.3f}", flush=True)
+    seeds = [int(x) for x in args.seeds.split(",")]
+    rows: dict[tuple[str, int], tuple[Path, float, float]] = {}
+    for seed in seeds:
+        for name in names:
+            run = args.out / f"{Path(args.config).stem}-{args.kimg:g}kimg-{name}-seed{seed}"
+            shutil.rmtree(run, ignore_errors=True)
+            overrides = [f"train.kimg={args.kimg:g}", "train.sample_every_kimg=1000000",
+                         "train.snapshot_every_kimg=1000000", "train.device=cpu", f"train.seed={seed}", *VARIANTS[name]]
+            start = time.perf_counter()
+            train(args.config, overrides, run_dir=run, quiet=True)
+            seconds = time.perf_counter() - start
+            fid = evaluate(ganforge.load(run), metrics=["fid"], n=args.n, floors=False).metrics["fid"]
+            rows[name, seed] = (run, seconds, fid)
+            print(f"{name:14s} seed {seed}: trained {args.kimg:g} kimg in {seconds:6.0f} s   FID {fid:.3f}", flush=True)
 
-    first = ckpt.latest_checkpoint(rows[names[0]][0]) / "generator_ema.safetensors"
-    reference = ckpt.load_weights(first)
     print(f"machine: {torch.get_num_threads()} torch threads, torch {torch.__version__}; FID: fashion-cnn, "
           f"{args.n} generated vs {args.n} test images")
-    print("| variant | seconds | FID | G_ema bit-identical to " + names[0] + " |")
-    print("|---|---|---|---|")
-    for name, (run, seconds, fid) in rows.items():
+    print(f"| variant | seed | seconds | FID | G_ema bit-identical to {names[0]} |")
+    print("|---|---|---|---|---|")
+    for (name, seed), (run, seconds, fid) in rows.items():
+        reference = ckpt.load_weights(ckpt.latest_checkpoint(rows[names[0], seed][0]) / "generator_ema.safetensors")
         weights = ckpt.load_weights(ckpt.latest_checkpoint(run) / "generator_ema.safetensors")
         same = all(torch.equal(weights[k], reference[k]) for k in reference)
-        print(f"| {name} | {seconds:.0f} | {fid:.3f} | {'yes' if same else 'no'} |")
-    print(f"fid_ratio: {rows[names[1]][2] / rows[names[0]][2]:.3f}")
+        print(f"| {name} | {seed} | {seconds:.0f} | {fid:.3f} | {'yes' if same else 'no'} |")
+    means = {name: sum(rows[name, s][2] for s in seeds) / len(seeds) for name in names}
+    for name in names:
+        fids = [rows[name, s][2] for s in seeds]
+        print(f"{name}: mean FID {means[name]:.3f} over {len(seeds)} seed(s) (range {min(fids):.3f} .. {max(fids):.3f})")
+    print(f"fid_ratio: {means[names[1]] / means[names[0]]:.3f}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ class ImageToImagePipeline(Pipeline):
         if array.shape[2] != self.in_channels:  # grey -> RGB by repeating, RGB -> grey by luma (ITU-R 601)
             array = (np.repeat(array, 3, axis=2) if self.in_channels == 3
                      else np.asarray(Image.fromarray(array).convert("L"))[:, :, None])
-        x = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].float()
+        x = torch.from_numpy(array.copy()).permute(2, 0, 1)[None].float()  # a copy: the input may be read-only
         return x.mul(2.0 / 255.0).sub(1.0).to(self.device)
 
     @torch.no_grad()

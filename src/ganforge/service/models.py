@@ -99,16 +99,10 @@ def generate(model: str | Path, *, n: int, out: Path, seed: int = 0, classes: st
 
 def export(run_dir: Path, out_dir: Path) -> Path:
     """The latest exported network of a run folder (its EMA generator) as a model folder."""
-    from ..pipelines import PIPELINES
-    from ..tasks import TASKS, build_config
-    from ..schema import load_yaml
-
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise GanforgeError(f"'{run_dir}' is not a run folder (no config.yaml)")
-    cfg = build_config(load_yaml((run_dir / "config.yaml").read_text()))
-    pipe = PIPELINES.get(TASKS.get(cfg.task).pipeline).from_run(run_dir)
-    return pipe.save_pretrained(out_dir)
+    return _load(run_dir).save_pretrained(out_dir)
 
 
 def describe(model: str | Path) -> dict[str, Any]:

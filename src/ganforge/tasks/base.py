@@ -59,6 +59,7 @@ class Task:
     batch_kinds: ClassVar[tuple[str, ...]] = ("images",)
     best_metric: ClassVar[str | None] = None  # the periodic-evaluation key checkpoints/best keeps (lower is better)
     r1_gamma: float = 0.0  # R1 weight in use (the health monitor's recover policy raises it)
+    class_names: list[str] | None = None  # what a conditional task's labels mean (saved in run.json)
 
     def __init__(self, cfg: TaskConfig, dataset: Any, *, device: torch.device, dist: "DistContext",
                  noise: torch.Generator, local_batch: int) -> None:

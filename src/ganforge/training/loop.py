@@ -125,7 +125,7 @@ class Trainer:
             save_config_yaml(self.cfg, self.run_dir / "config.yaml")
             atomic_write_text(self.run_dir / "run.json", json.dumps({
                 "command": command, "ganforge_version": __version__, "task": task_class.name,
-                "class_names": getattr(self.task, "class_names", None),
+                "class_names": self.task.class_names,
                 "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "world_size": self.dist.world_size, "device": str(self.device),
             }, indent=2) + "\n")

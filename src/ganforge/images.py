@@ -23,6 +23,12 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return to_uint8_tensor(images).permute(0, 2, 3, 1).cpu().numpy()
 
 
+def to_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """(N, 1, H, W) grey images repeated to ``channels`` (a view); others unchanged. For showing
+    or comparing a grey source beside colour images."""
+    return images.expand(-1, channels, -1, -1) if images.shape[1] == 1 and channels != 1 else images
+
+
 def make_grid(images: np.ndarray, ncols: int, pad: int = 2, fill: int = 255) -> np.ndarray:
     """Tile uint8 (N, H, W, C) images row by row into one (rows*H', ncols*W', C) picture."""
     n, h, w, c = images.shape

@@ -11,16 +11,14 @@ import math
 
 import torch
 
+from ..images import to_channels
+
 # Result keys.
 L1, PSNR, L1_IDENTITY, PSNR_IDENTITY = "l1", "psnr", "l1_identity", "psnr_identity"
 
 
 def _psnr(mse: float) -> float:
     return 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
-
-
-def _as_target(source: torch.Tensor, channels: int) -> torch.Tensor:
-    return source.expand(-1, channels, -1, -1) if source.shape[1] == 1 and channels != 1 else source
 
 
 @torch.no_grad()
@@ -40,7 +38,7 @@ def paired_scores(model: torch.nn.Module, source: torch.Tensor, target: torch.Te
             s, t = source[i : i + batch], target[i : i + batch].float() / 255.0
             x = s.to(device).float().mul(2.0 / 255.0).sub(1.0)
             out = model(x).float().clamp(-1, 1).add(1).mul(127.5).round().div(255.0).cpu()
-            ident = _as_target(s, t.shape[1]).float() / 255.0
+            ident = to_channels(s, t.shape[1]).float() / 255.0
             abs_sum += float((out - t).abs().sum())
             sq_sum += float(((out - t) ** 2).sum())
             id_abs += float((ident - t).abs().sum())

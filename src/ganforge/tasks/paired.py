@@ -181,19 +181,15 @@ class PairedTask(Task):
         self.r1_gamma = knobs["r1_gamma"]
 
     # ---------------------------------------------------------------- sampling, evaluation
-    @staticmethod
-    def _rgb(x: torch.Tensor, channels: int) -> torch.Tensor:
-        return x.expand(-1, channels, -1, -1) if x.shape[1] == 1 else x
-
     @torch.no_grad()
     def sample_picture(self) -> tuple[np.ndarray, int]:
         """Rows of ``source | G_ema(source) | target`` for the first pairs of the data."""
-        from ..images import make_grid, to_uint8
+        from ..images import make_grid, to_channels, to_uint8
 
         source, target = self.fixed["source"], self.fixed["target"]
         out = self.G_ema(source).float()
         c = max(source.shape[1], target.shape[1])
-        rows = torch.stack([self._rgb(source, c), self._rgb(out, c), self._rgb(target, c)], 1).flatten(0, 1)
+        rows = torch.stack([to_channels(source, c), to_channels(out, c), to_channels(target, c)], 1).flatten(0, 1)
         return make_grid(to_uint8(rows), 3), max(1, 256 // (3 * target.shape[-1]) + 1)
 
     @torch.no_grad()

@@ -8,6 +8,7 @@ equalized-learning-rate layers live here once, so the families differ only in th
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -238,3 +239,20 @@ class EqualConv2d(nn.Module):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
             f"padding={self.padding}, bias={self.bias is not None}, lr_mult={self.lr_mult}"
         )
+
+
+NormKind = Literal["batch", "instance", "none"]  # normalisation layers of the image-to-image backbones
+
+def norm_layer(kind: NormKind, channels: int) -> nn.Module:
+    """A 2D normalisation of ``channels`` features: batch norm, instance norm or nothing.
+
+    Instance norm (Ulyanov et al. 2016) has a learned affine part here, like batch norm, so
+    the layers before it need no bias in either case.
+    """
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be batch, instance or none, got {kind!r}")

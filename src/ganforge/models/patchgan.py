@@ -34,7 +34,7 @@ from torch import nn
 from ..errors import GanforgeError
 from ..schema import StrictModel
 from .layers import init_weights, maybe_sn
-from .unet import NormKind, norm_layer
+from .layers import NormKind, norm_layer
 
 
 def receptive_field(layers: int) -> int:

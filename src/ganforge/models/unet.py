@@ -27,8 +27,6 @@ output is cropped back, so photos of any shape go through unchanged in size.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
@@ -36,29 +34,12 @@ from torch import nn
 
 from ..errors import GanforgeError
 from ..schema import StrictModel
-from .layers import init_weights
-
-NormKind = Literal["batch", "instance", "none"]
+from .layers import NormKind, init_weights, norm_layer
 
 # pix2pix's 256 px U-Net (depth 8) uses dropout in its three innermost decoder levels.
 DROPOUT_LEVELS = 3
 # Keeps atanh finite for inputs at exactly +-1; the identity is exact for |x| <= 1 - this.
 _ATANH_EPS = 1e-3
-
-
-def norm_layer(kind: NormKind, channels: int) -> nn.Module:
-    """A 2D normalisation of ``channels`` features: batch norm, instance norm or nothing.
-
-    Instance norm (Ulyanov et al. 2016) has a learned affine part here, like batch norm, so
-    the layers before it need no bias in either case.
-    """
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=True)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"norm must be batch, instance or none, got {kind!r}")
 
 
 class UNetConfig(StrictModel):

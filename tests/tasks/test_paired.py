@@ -93,7 +93,7 @@ def test_service_apply_writes_outputs_and_reports_bad_files(trained, tmp_path):
     assert [p for p, _ in result.failed] == [str(src / "broken.png")]
     assert Image.open(tmp_path / "out" / "a.png").size == (24, 16)
     assert not (tmp_path / "out" / "broken.png").exists()  # nothing half-written for the bad file
-    with pytest.raises(GanforgeError, match="generation model"):
+    with pytest.raises(GanforgeError, match="a generation model; this needs a model of kind image-to-image"):
         apply("fashion-cgan", [src], out=tmp_path / "x")
 
 

@@ -44,7 +44,8 @@ def _load(model: str | Path, device: str = "cpu", kind: str | None = None):
 
     pipe = load(model)
     if kind is not None and pipe.pipeline_kind != kind:
-        raise GanforgeError(f"'{model}' is a {pipe.pipeline_kind} model; this needs a {kind} model")
+        article = "an" if pipe.pipeline_kind[0] in "aeiou" else "a"
+        raise GanforgeError(f"'{model}' is {article} {pipe.pipeline_kind} model; this needs a model of kind {kind}")
     if device == "cuda":
         import torch
 

@@ -256,3 +256,31 @@ def test_latent_codes_output_is_the_embedding_row_of_each_code():
     layer = LatentCodes(3, dim=5)
     z = torch.tensor([[-3.0, 0.0], [0.0, 1.0], [3.0, -1.0]])
     torch.testing.assert_close(layer(z), layer.embed.weight[[0, 1, 2]])
+
+
+# ------------------------------------------------------------------------------ MaxPool2x2
+@pytest.mark.parametrize("shape", [(3, 4, 8, 8), (2, 1, 7, 9), (5, 16, 32, 32)])
+def test_maxpool2x2_fast_path_equals_max_pool2d_exactly(shape):
+    from ganforge.models.layers import MaxPool2x2
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=g)
+    x[x < 0] = 0  # ReLU-like ties, as in fashion-cnn
+    x[0, 0, 0, 0] = float("nan")
+    with torch.no_grad():
+        fast = MaxPool2x2()(x)
+    slow = torch.nn.functional.max_pool2d(x, 2)
+    assert fast.shape == slow.shape
+    assert torch.equal(fast.isnan(), slow.isnan())
+    assert torch.equal(torch.nan_to_num(fast), torch.nan_to_num(slow))  # bit for bit: a maximum is exact
+
+
+def test_maxpool2x2_keeps_max_pool2d_gradients_when_training():
+    from ganforge.models.layers import MaxPool2x2
+
+    x = torch.zeros(1, 1, 2, 2, requires_grad=True)  # a four-way tie
+    MaxPool2x2()(x).sum().backward()
+    ours = x.grad.clone()
+    x.grad = None
+    torch.nn.functional.max_pool2d(x, 2).sum().backward()
+    assert torch.equal(ours, x.grad) and float(ours.sum()) == 1.0  # routed to one input, not split

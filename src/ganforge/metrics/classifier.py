@@ -28,6 +28,7 @@ from torch import nn
 
 from ..data.transforms import resize_uint8
 from ..errors import GanforgeError
+from ..models.layers import MaxPool2x2
 from ..fileio import atomic_write_text, publish_mode
 from .. import checkpoint as ckpt
 
@@ -60,9 +61,9 @@ class FashionCNN(nn.Module):
         self.config = {"width": width, "feature_dim": feature_dim, "num_classes": num_classes, "dropout": dropout}
         w = width
         self.body = nn.Sequential(
-            *_conv(1, w), nn.MaxPool2d(2),
-            *_conv(w, 2 * w), nn.MaxPool2d(2),
-            *_conv(2 * w, 4 * w), nn.MaxPool2d(2),
+            *_conv(1, w), MaxPool2x2(),
+            *_conv(w, 2 * w), MaxPool2x2(),
+            *_conv(2 * w, 4 * w), MaxPool2x2(),
             nn.Flatten(),
             nn.Linear(4 * w * (RESOLUTION // 8) ** 2, feature_dim, bias=False),
             nn.BatchNorm1d(feature_dim),

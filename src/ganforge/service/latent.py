@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import GanforgeError
 from ..fileio import atomic_write_bytes
-from .models import _load
+from .models import load_model
 
 PROJECTION_FILES = ("projected_w.safetensors", "target.png", "reconstruction.png", "comparison.png")
 
@@ -44,7 +44,7 @@ def interpolate(model: str | Path, *, seeds: list[int], out: Path, steps: int = 
         raise GanforgeError(f"--out '{out}': use FILE.png (a grid) or FILE.gif (an animation)")
     if len(seeds) < 2:
         raise GanforgeError("give at least two keyframe seeds, for example 1,2")
-    pipe = _load(model, kind="generation")
+    pipe = load_model(model, kind="generation")
     frames = walk(pipe, seeds=seeds, steps=steps, space=space, method=method, classes=classes, psi=truncation)
     if suffix == ".gif":
         upscale = max(1, 256 // max(frames.shape[1:3]))
@@ -66,7 +66,7 @@ def mix(model: str | Path, *, rows: list[int], cols: list[int], out: Path, layer
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise GanforgeError(f"--out '{out}': use FILE.png")
-    pipe = _load(model, kind="generation")
+    pipe = load_model(model, kind="generation")
     grid = style_mix(pipe, row_seeds=rows, col_seeds=cols, layers=layers, classes=classes, psi=truncation)
     save_png(grid, out, upscale=max(1, 512 // max(grid.shape[:2])))
     return out
@@ -93,7 +93,7 @@ def project(model: str | Path, image: str | Path, *, out_dir: Path, force: bool 
     if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
         raise GanforgeError(f"output folder '{out_dir}' exists and is not empty; choose a new folder or pass --force "
                             f"(which replaces only {', '.join(PROJECTION_FILES)})")
-    pipe = _load(model, kind="generation")
+    pipe = load_model(model, kind="generation")
     result = fit(pipe, image, space=space, steps=steps, lr=lr, classes=classes, seed=seed, perceptual=perceptual,
                  progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)

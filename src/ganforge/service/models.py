@@ -39,7 +39,9 @@ def grid_columns(n: int, labels) -> int:
     return max(1, math.ceil(math.sqrt(n)))
 
 
-def _load(model: str | Path, device: str = "cpu", kind: str | None = None):
+def load_model(model: str | Path, device: str = "cpu", kind: str | None = None):
+    """``pipelines.load`` for the service: optionally on CUDA, and refusing a model of another
+    pipeline kind (``"generation"``, ``"image-to-image"``) with one line naming both."""
     from ..pipelines import load
 
     pipe = load(model)
@@ -65,7 +67,7 @@ def generate(model: str | Path, *, n: int, out: Path, seed: int = 0, classes: st
     suffix = out.suffix.lower()
     if suffix not in GENERATE_SUFFIXES:
         raise GanforgeError(f"--out '{out}': use FILE.png, FILE.npz or a folder name (no extension)")
-    pipe = _load(model, device, "generation")
+    pipe = load_model(model, device, "generation")
     classes = classes if classes is not None else ("all" if pipe.conditional else None)
     report(progress, "generate", 0, n, "img")
     raw, labels = pipe.generate_tensor(n, classes, seed=seed, truncation=truncation)
@@ -103,12 +105,12 @@ def export(run_dir: Path, out_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise GanforgeError(f"'{run_dir}' is not a run folder (no config.yaml)")
-    return _load(run_dir).save_pretrained(out_dir)
+    return load_model(run_dir).save_pretrained(out_dir)
 
 
 def describe(model: str | Path) -> dict[str, Any]:
     """What a model is: pipeline kind, task, family, size, data, training and metrics."""
-    return _load(model).describe()
+    return load_model(model).describe()
 
 
 @dataclass
@@ -146,7 +148,7 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
     ``failed`` and skipped; outputs are written atomically."""
     from ..data.imageio import BadImageError, open_image
 
-    pipe = _load(model, device, "image-to-image")
+    pipe = load_model(model, device, "image-to-image")
     files = _inputs(list(inputs))
     single = len(files) == 1 and Path(inputs[0]).is_file() and Path(out).suffix != ""
     result = ApplyResult()

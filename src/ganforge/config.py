@@ -33,6 +33,9 @@ class DataConfig(StrictModel):
     source_channels: Literal[1, 3] | None = Field(
         None, description="paired data: channels of the source images (None: same as channels)"
     )
+    crops_per_image: int = Field(
+        16, ge=1, le=4096, description="photo data sets: seeded random crops of size resolution cut from each photo"
+    )
 
     @field_validator("dataset")
     @classmethod

@@ -80,3 +80,29 @@ def scatter_png(points: np.ndarray, reference: np.ndarray | None = None, *, size
         plot(reference, (170, 170, 170))
     plot(points, (200, 30, 30))
     return np.asarray(img)
+
+
+# --- CIE Lab (D65), for colorization ------------------------------------------------------
+# sRGB -> XYZ (IEC 61966-2-1) and the D65 white point; Lab per CIE 1976.
+_RGB_TO_XYZ = torch.tensor([[0.412453, 0.357580, 0.180423],
+                            [0.212671, 0.715160, 0.072169],
+                            [0.019334, 0.119193, 0.950227]])
+_D65 = torch.tensor([0.950456, 1.0, 1.088754])
+_LAB_EPS = 216 / 24389  # (6/29)^3
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB (B, 3, H, W) in [0, 1] -> CIE Lab (B, 3, H, W): L in [0, 100], a and b about [-110, 110]."""
+    lin = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055).clamp_min(0) ** 2.4, rgb / 12.92)
+    xyz = torch.einsum("ij,bjhw->bihw", _RGB_TO_XYZ.to(rgb), lin) / _D65.to(rgb).view(1, 3, 1, 1)
+    f = torch.where(xyz > _LAB_EPS, xyz.clamp_min(_LAB_EPS) ** (1 / 3), (24389 / 27 * xyz + 16) / 116)
+    return torch.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """CIE Lab (B, 3, H, W) -> sRGB (B, 3, H, W) clamped to [0, 1] (the inverse of :func:`rgb_to_lab`)."""
+    fy = (lab[:, 0] + 16) / 116
+    f = torch.stack([fy + lab[:, 1] / 500, fy, fy - lab[:, 2] / 200], 1)
+    xyz = torch.where(f ** 3 > _LAB_EPS, f ** 3, (116 * f - 16) * 27 / 24389) * _D65.to(lab).view(1, 3, 1, 1)
+    lin = torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_RGB_TO_XYZ).to(lab), xyz).clamp(0, 1)
+    return torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(1e-12) ** (1 / 2.4) - 0.055, 12.92 * lin).clamp(0, 1)

@@ -17,7 +17,8 @@ from ..images import to_channels
 L1, PSNR, L1_IDENTITY, PSNR_IDENTITY = "l1", "psnr", "l1_identity", "psnr_identity"
 
 
-def _psnr(mse: float) -> float:
+def psnr_of_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error on the [0, 1] scale."""
     return 10.0 * math.log10(1.0 / mse) if mse > 0 else math.inf
 
 
@@ -46,5 +47,5 @@ def paired_scores(model: torch.nn.Module, source: torch.Tensor, target: torch.Te
             count += t.numel()
     finally:
         model.train(was_training)
-    return {L1: abs_sum / count, PSNR: _psnr(sq_sum / count),
-            L1_IDENTITY: id_abs / count, PSNR_IDENTITY: _psnr(id_sq / count)}
+    return {L1: abs_sum / count, PSNR: psnr_of_mse(sq_sum / count),
+            L1_IDENTITY: id_abs / count, PSNR_IDENTITY: psnr_of_mse(id_sq / count)}

@@ -1,0 +1,128 @@
+"""The photo-tool contract (see the package docstring) and its registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import GanforgeError
+from ..registry import Registry
+
+Progress = Callable[[int, int], None] | None  # (done, total) work units of one image
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How a photo goes through a network. ``tile``: tile side in input pixels (None: whole
+    image at once); ``overlap``: input pixels shared by neighbouring tiles (None: the network's
+    receptive radius, rounded up); ``noise_level``: the denoiser's sigma on 0..255 (None:
+    blind); ``scale``: output scale where a tool offers a choice (restore: 1 or 2)."""
+
+    tile: int | None = 512
+    overlap: int | None = None
+    noise_level: float | None = None
+    scale: int | None = None
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1]."""
+    return x.add(1).mul(0.5)
+
+
+def to_signed(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1]."""
+    return x.mul(2).sub(1)
+
+
+class EnhanceTool:
+    """Base of every photo tool. Class attributes:
+
+    name: registry key (the config's ``tool``).
+    summary: one sentence for ``ganforge info``.
+    scales: the output scales a model of this tool may be trained for.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    scales: ClassVar[tuple[int, ...]] = (1,)
+    colour_input: ClassVar[bool] = True  # False: the tool turns grey into colour (a grey input stays grey otherwise)
+
+    def channels(self) -> tuple[int, int]:
+        """``(in, out)`` channels of the tool's network."""
+        return 3, 3
+
+    def make_pair(self, clean: torch.Tensor, gen: torch.Generator, *, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A clean batch (B, 3, R, R) in [0, 1] -> ``(source, target)`` in [-1, 1]: what the
+        network sees and what it should produce. Subclasses implement."""
+        raise NotImplementedError
+
+    def output_scale(self, trained_scale: int, options: InferenceOptions) -> int:
+        """The scale of the result for ``options`` (restore offers 1x from a 2x network)."""
+        if options.scale is not None and options.scale != trained_scale:
+            raise GanforgeError(f"this {self.name} model's output scale is {trained_scale}, not {options.scale}")
+        return trained_scale
+
+    def infer(self, network: nn.Module, pixels: np.ndarray, *, scale: int, options: InferenceOptions,
+              progress: Progress = None) -> np.ndarray:
+        """Run the network on a whole photo, uint8 (H, W, 3) RGB -> uint8 (h, w, 3) RGB.
+        The default tiles the image (the network is fully convolutional)."""
+        return tiled(network, pixels, scale=scale, options=options, progress=progress)
+
+
+def network_geometry(network: nn.Module) -> tuple[int, int]:
+    """``(receptive radius, alignment)`` in input pixels of a network, where it says."""
+    return int(getattr(network, "receptive_radius", 32)), int(getattr(network, "alignment", 1))
+
+
+def default_overlap(network: nn.Module) -> int:
+    """The overlap at which tiled output equals untiled output within 1/255: the blending
+    window gives the outer 3/8 of each overlap band zero weight, so every kept pixel saw all
+    the input it depends on once 3/8 of the overlap covers the receptive radius r (overlap >=
+    8r/3; measured in tests/pipelines/test_tiling.py). Rounded up to the alignment, at least 8."""
+    radius, align = network_geometry(network)
+    overlap = max(8, -(-8 * radius // 3))
+    return -(-overlap // align) * align
+
+
+def tiled(network: nn.Module, pixels: np.ndarray, *, scale: int, options: InferenceOptions, progress: Progress,
+          extra: Callable[[torch.Tensor], torch.Tensor] | None = None, out_channels: int = 3) -> np.ndarray:
+    """``network`` over ``pixels`` in tiles (``pipelines.tiling.run_tiled``). ``extra`` turns a
+    tile in [-1, 1] into the network's input (e.g. adds a noise-level map)."""
+    from ..pipelines.tiling import run_tiled
+
+    param = next(network.parameters())
+    channels_last = getattr(network, "channels_last", False)
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        x = x.to(param.device)
+        if extra is not None:
+            x = extra(x)
+        x = x.to(param.dtype)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            return network(x).float()
+
+    _, align = network_geometry(network)
+    overlap = options.overlap if options.overlap is not None else default_overlap(network)
+    tile = options.tile
+    if tile is not None:
+        tile = max(-(-tile // align) * align, 2 * overlap + align)
+    try:
+        return run_tiled(fn, pixels, scale=scale, out_channels=out_channels, tile=tile, overlap=overlap,
+                         align=align, progress=progress)
+    except ValueError as err:
+        raise GanforgeError(f"tiling: {err}") from None
+
+
+TOOLS: Registry[EnhanceTool] = Registry("photo tool")
+
+
+def register_tool(cls: type[EnhanceTool]) -> type[EnhanceTool]:
+    """Class decorator: register one instance of a tool under ``cls.name``."""
+    TOOLS.register(cls.name, cls())
+    return cls

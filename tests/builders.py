@@ -56,3 +56,52 @@ def tiny_model_config(family: str, *, conditional: bool = False, channels: int =
     if conditional:
         spec.update(conditional=True, num_classes=len(FASHION_CLASSES))
     return build_config({"name": "tiny", "data": {"dataset": data}, "model": spec})
+
+
+# Tiny generators of each photo tool (tools/enhance/): srnet for the pixel tools (unshuffle 2 for
+# denoise and restore, as their presets use), a U-Net for colorize.
+TINY_ENHANCE_GENERATORS = {
+    "upscale": ("srnet", {"width": 8, "depth": 2}),
+    "denoise": ("srnet", {"width": 8, "depth": 2, "unshuffle": 2}),
+    "restore": ("srnet", {"width": 8, "depth": 2, "unshuffle": 2}),
+    "colorize": ("unet", {"width": 4, "depth": 2}),
+}
+
+
+def tiny_enhance_config(tool: str = "upscale", scale: int | None = None, **g: Any):
+    """The resolved config of a tiny photo model of ``tool``: channels and scale filled in as
+    ``EnhanceTask.resolve_config`` does (no data is read; ``data.path`` is a placeholder).
+    ``scale`` defaults to the tool's first trainable scale; ``g`` overrides generator arguments."""
+    from ganforge.enhance import TOOLS
+
+    tool_ = TOOLS.get(tool)
+    scale = tool_.scales[0] if scale is None else scale
+    generator, args = TINY_ENHANCE_GENERATORS[tool]
+    c_in, c_out = tool_.channels()
+    args = {**args, **g, "in_channels": c_in, "out_channels": c_out}
+    if generator == "srnet":
+        args["scale"] = scale
+    return build_config({
+        "task": "enhance", "name": f"tiny-{tool}", "tool": tool, "scale": scale,
+        "data": {"dataset": "photo-folder", "path": "unused-photos", "resolution": 32, "channels": 3},
+        "model": {"generator": generator, "g": args, "d": {"in_channels": 3 if tool == "colorize" else c_out}},
+    })
+
+
+def tiny_enhance_model(out_dir, tool: str = "upscale", scale: int | None = None, *, seed: int = 0, **g: Any):
+    """Export a tiny photo model of ``tool`` with seeded random weights to ``out_dir``; returns the folder.
+
+    Every weight is redrawn from N(0, 0.1^2) (seed ``seed``) so the output differs visibly from
+    the residual path alone (srnet's last layer starts near zero: an untrained srnet is about
+    bicubic, which would make tiling and option tests unable to fail)."""
+    import torch
+
+    from ganforge.pipelines import EnhancePipeline
+
+    cfg = tiny_enhance_config(tool, scale, **g)
+    net = cfg.model.build("generator")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    return EnhancePipeline(net, cfg).save_pretrained(out_dir)

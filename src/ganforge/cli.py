@@ -103,12 +103,9 @@ def export(run_dir: Path, out_dir: Path) -> None:
     `ganforge generate OUT_DIR` (noise -> image), `ganforge apply OUT_DIR` (image -> image)
     or `ganforge.load(OUT_DIR)`.
     """
-    from .pipelines import GeneratorPipeline
+    from .service import export as export_model
 
-    if not (run_dir / "config.yaml").is_file():
-        _fail(f"'{run_dir}' is not a run folder (no config.yaml)")
-    pipe = GeneratorPipeline.from_run(run_dir)
-    pipe.save_pretrained(out_dir)
+    export_model(run_dir, out_dir)
     click.echo(f"exported {run_dir} -> {out_dir}", err=True)
 
 
@@ -116,7 +113,8 @@ def export(run_dir: Path, out_dir: Path) -> None:
 @click.argument("model")
 @click.option("--json", "as_json", is_flag=True, help="print the description as JSON")
 def info(model: str, as_json: bool) -> None:
-    """Describe MODEL: task, family, output, classes, size, training and metrics."""
+    """Describe MODEL: what it does, task, family, scale or output, classes, size, training data
+    and measured figures."""
     from .service import describe
 
     d = describe(model)
@@ -126,60 +124,108 @@ def info(model: str, as_json: bool) -> None:
     t = d.get("training") or {}
     click.echo(f"model:      {d['source']}")
     click.echo(f"task:       {d['task']} ({d['pipeline']} pipeline)")
-    if d["kind"] == "image-to-image":
+    if d["kind"] == "enhance":
+        click.echo(f"does:       {d['does']}")
+        click.echo(f"scale:      {d['scale']}x ({d['tool']}; any image size, in tiles)")
+        click.echo(f"network:    {d['family']} ({d['in_channels']} -> {d['out_channels']} channels, runs in {d['precision']})")
+    elif d["kind"] == "image-to-image":
         click.echo(f"family:     {d['family']} ({d['in_channels']} -> {d['out_channels']} channels, any image size)")
     else:
         click.echo(f"family:     {d['family']} ({d['kind']}, output {' x '.join(map(str, d['output_shape']))})")
         click.echo(f"latent:     {d['latent_dim']}")
     click.echo(f"parameters: {d['parameters']:,}")
-    if d["kind"] != "image-to-image":
+    if d["kind"] not in ("image-to-image", "enhance"):
         click.echo(f"classes:    {', '.join(d['classes']) if d['classes'] else 'unconditional'}")
     click.echo(f"data:       {d['data']}")
     if t:
         click.echo(f"training:   {t.get('kimg', '?')} kimg, {t.get('steps', '?')} steps")
         if t.get("command"):
             click.echo(f"command:    {t['command']}")
-    for k, v in (d.get("metrics") or {}).items():
-        click.echo(f"{k + ':':<20}{v}")
+    metrics = d.get("metrics") or {}
+    if metrics:
+        click.echo("measured:")
+    for k, v in metrics.items():
+        click.echo(f"  {k + ':':<28}{v}")
 
 
 @cli.command()
 @click.argument("model")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
-              help="FILE.png (or .jpg, .webp, .tif) for a single input file; otherwise a folder that mirrors the "
-                   "input names, one PNG each")
+              help="FILE.jpg/.png/.webp/.tif for a single input file (the extension picks the format); otherwise a "
+                   "folder that mirrors the input names, each output in its input's format")
+@click.option("--tile", default="512", show_default=True, metavar="N|none",
+              help="photo models: process the image in tiles of N x N input pixels (memory is bounded by the tile, "
+                   "not the image); 'none' runs the whole image at once")
+@click.option("--overlap", type=click.IntRange(min=0), default=None,
+              help="photo models: pixels neighbouring tiles share and blend over (default: enough for the model's "
+                   "receptive field, so tiled results equal untiled ones within 1/255)")
+@click.option("--noise-level", type=click.FloatRange(0, 255), default=None, metavar="SIGMA",
+              help="photo-denoise: the noise's standard deviation on 0..255 if you know it (default: blind)")
+@click.option("--scale", type=click.Choice(["1", "2"]), default=None,
+              help="photo-restore: output at 1x (same size) or 2x (default) the input")
+@click.option("--format", "fmt", type=click.Choice(["jpg", "png", "webp", "tif"]), default=None,
+              help="folder output: write every result in this format (default: each input's own; PNG for BMP, GIF, PPM)")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="photo models: auto picks bf16 with channels-last on CPUs with AMX (and CUDA), fp32 elsewhere")
+@click.option("--skip-existing", is_flag=True, help="leave outputs that already exist alone (resume a batch)")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
-def apply(model: str, inputs: tuple[Path, ...], out: Path, device: str, quiet: bool) -> None:
-    """Run an image-to-image MODEL (trained with task: paired) on INPUT files or folders.
+def apply(model: str, inputs: tuple[Path, ...], out: Path, tile: str, overlap: int | None, noise_level: float | None,
+          scale: str | None, fmt: str | None, precision: str, skip_existing: bool, device: str, quiet: bool) -> None:
+    """Run MODEL on INPUT files or folders: a photo model (photo-upscale-x2, photo-upscale-x4,
+    photo-upscale-x4-gan, photo-denoise, photo-restore, photo-colorize) or an image-to-image
+    model (task: paired).
 
     \b
-    Folders are searched recursively for images; a file that cannot be read is reported and
-    skipped, and the exit status is 1 if any failed. Example:
-      ganforge apply runs/edges2shapes photos/ --out results/
+    Folders are searched recursively. JPEG, PNG, WebP and TIFF in and out (also BMP, GIF, PPM
+    in); alpha, greyscale, EXIF orientation, ICC profiles and dpi are kept. A file that cannot
+    be read is reported and skipped; the exit status is 1 if any failed. Outputs are written
+    atomically, so an interrupted batch resumes with --skip-existing. Examples:
+      ganforge apply photo-upscale-x4 shop/ --out shop-x4/
+      ganforge apply photo-denoise night.jpg --out night-clean.jpg --noise-level 25
+      ganforge apply photo-restore grandma.tif --out grandma-restored.png --scale 1
     """
+    import time
+
     from tqdm import tqdm
 
     from .service import apply as apply_model
 
+    if tile.lower() in ("none", "0"):
+        tile_px = None
+    elif tile.isdigit():
+        tile_px = int(tile)
+    else:
+        _fail(f"--tile must be a number of pixels or 'none', got '{tile}'")
     bar = None
+    started = time.monotonic()
 
     def progress(event) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=event.total, unit="image", disable=quiet, desc="applying")
+            bar = tqdm(total=event.total, unit="image", disable=quiet, desc="applying", dynamic_ncols=True)
+        elapsed = max(time.monotonic() - started, 1e-9)
+        bar.set_postfix_str(f"{event.info['megapixels'] / elapsed:.2f} MP/s", refresh=False)
         bar.update(event.done - bar.n)
 
     try:
-        result = apply_model(model, list(inputs), out=out, device=device, progress=progress)
+        result = apply_model(model, list(inputs), out=out, device=device, tile=tile_px, overlap=overlap,
+                             precision=precision, noise_level=noise_level, scale=int(scale) if scale else None,
+                             fmt=fmt, skip_existing=skip_existing, progress=progress)
     finally:
         if bar is not None:
             bar.close()
     for path, reason in result.failed:
-        click.echo(f"skipped {path}: {reason}", err=True)
-    click.echo(f"wrote {len(result.written)} images to {out}" + (f"; {len(result.failed)} failed" if result.failed else ""),
-               err=True)
+        click.echo(f"failed {path}: {reason}", err=True)
+    elapsed = time.monotonic() - started
+    parts = [f"wrote {len(result.written)} image{'s' if len(result.written) != 1 else ''} to {out}",
+             f"{result.megapixels:.1f} MP in {elapsed:.1f} s"]
+    if result.skipped:
+        parts.append(f"{len(result.skipped)} already existed")
+    if result.failed:
+        parts.append(f"{len(result.failed)} failed")
+    click.echo("; ".join(parts), err=True)
     if result.failed:
         sys.exit(1)
 

@@ -89,12 +89,20 @@ def test_service_apply_writes_outputs_and_reports_bad_files(trained, tmp_path):
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(src / "sub" / "b.jpg")
     (src / "broken.png").write_bytes(b"not a png")
     result = apply(trained, [src], out=tmp_path / "out")
-    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in result.written) == ["a.png", "sub/b.png"]
+    # Each output keeps its input's name and format.
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in result.written) == ["a.png", "sub/b.jpg"]
     assert [p for p, _ in result.failed] == [str(src / "broken.png")]
+    assert result.failed[0][1].startswith("not an image (accepted formats: ")
     assert Image.open(tmp_path / "out" / "a.png").size == (24, 16)
+    assert Image.open(tmp_path / "out" / "sub" / "b.jpg").format == "JPEG"
     assert not (tmp_path / "out" / "broken.png").exists()  # nothing half-written for the bad file
-    with pytest.raises(GanforgeError, match="a generation model; this needs a model of kind image-to-image"):
+    with pytest.raises(GanforgeError, match="^'fashion-cgan' is a generation model; apply needs a photo "
+                                            r"\(enhance\) or image-to-image model"):
         apply("fashion-cgan", [src], out=tmp_path / "x")
+    with pytest.raises(GanforgeError, match="^--noise-level and --scale are options of photo models; this is an "
+                                            "image-to-image model$"):
+        apply(trained, [src], out=tmp_path / "y", noise_level=10)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 @pytest.mark.slow

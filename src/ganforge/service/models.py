@@ -117,6 +117,8 @@ def describe(model: str | Path) -> dict[str, Any]:
 class ApplyResult:
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (input, reason)
+    skipped: list[Path] = field(default_factory=list)  # outputs that existed (skip_existing)
+    megapixels: float = 0.0  # input megapixels processed
 
 
 def _inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
@@ -141,30 +143,81 @@ def _inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
     return found
 
 
-def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cpu",
-          progress: Progress = None) -> ApplyResult:
-    """Run an image-to-image model on files and folders. ``out`` is a file for a single input
-    file, else a folder mirroring the inputs' names (PNG). A bad file is recorded in
-    ``failed`` and skipped; outputs are written atomically."""
-    from ..data.imageio import BadImageError, open_image
+def output_path(out: Path, rel: Path, single: bool, fmt: str | None) -> Path:
+    """Where one input's result goes: ``out`` itself for a single file, else ``out/rel`` with the
+    extension ``fmt`` (or the input's own, PNG for formats that cannot be written)."""
+    from ..data.photoio import OUTPUT_FORMATS
 
-    pipe = load_model(model, device, "image-to-image")
+    if single:
+        return out
+    suffix = f".{fmt.lower().lstrip('.')}" if fmt else rel.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        suffix = ".png"
+    return (out / rel).with_suffix(suffix)
+
+
+def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cpu", tile: int | None = 512,
+          overlap: int | None = None, precision: str = "auto", noise_level: float | None = None,
+          scale: int | None = None, fmt: str | None = None, skip_existing: bool = False,
+          progress: Progress = None) -> ApplyResult:
+    """Run an image-to-image or photo model on files and folders.
+
+    ``out`` is a file (its extension picks the format) for a single input file, else a folder
+    mirroring the inputs' relative paths (each keeps its extension unless ``fmt`` is given).
+    Photo models (``enhance``) run in tiles of ``tile`` pixels with ``overlap`` and take
+    ``noise_level`` (denoise) and ``scale`` (restore). Alpha, greyscale, EXIF and ICC are kept
+    (``data/photoio.py``). A bad file is recorded in ``failed`` and skipped; outputs are written
+    atomically; with ``skip_existing`` an output that exists is left alone (resuming a batch).
+    Progress events: stage "apply", unit "image", info ``{"megapixels", "file"}``.
+    """
+    from ..data.imageio import BadImageError
+    from ..data.photoio import output_format, read_photo, write_photo
+    from ..enhance import InferenceOptions
+
+    out = Path(out)
     files = _inputs(list(inputs))
-    single = len(files) == 1 and Path(inputs[0]).is_file() and Path(out).suffix != ""
+    single = len(files) == 1 and Path(inputs[0]).is_file() and out.suffix != ""
+    if fmt is not None:
+        output_format(Path(f"x.{fmt.lower().lstrip('.')}"))  # an unknown format fails before any work
+    if single:
+        output_format(out)
+    pipe = load_model(model, device)
+    if pipe.pipeline_kind not in ("enhance", "image-to-image"):
+        raise GanforgeError(f"'{model}' is a {pipe.pipeline_kind} model; apply needs a photo (enhance) or "
+                            "image-to-image model (use ganforge generate for generation models)")
+    options = InferenceOptions(tile=tile, overlap=overlap, noise_level=noise_level, scale=scale)
+    if pipe.pipeline_kind == "enhance":
+        pipe.set_precision(precision)
+        pipe.check_options(options)
+    elif noise_level is not None or scale is not None:
+        raise GanforgeError("--noise-level and --scale are options of photo models; this is an image-to-image model")
     result = ApplyResult()
+    claimed: dict[Path, Path] = {}  # output -> the input it belongs to (a.png and a.bmp both give a.png)
     for i, (src, rel) in enumerate(files):
-        target = Path(out) if single else (Path(out) / rel).with_suffix(".png")
-        try:
-            image = open_image(src)
-            produced = pipe(image)
-        except (BadImageError, GanforgeError) as err:
-            result.failed.append((str(src), str(err)))
-            report(progress, "apply", i + 1, len(files), "image")
+        target = output_path(out, rel, single, fmt)
+        if target in claimed:
+            result.failed.append((str(src), f"its output {target} is already the result of {claimed[target]}; "
+                                            "rename one of them or use --format"))
+            report(progress, "apply", i + 1, len(files), "image", {"megapixels": result.megapixels, "file": str(src)})
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        produced.save(buf, format=(target.suffix.lstrip(".") or "png").upper().replace("JPG", "JPEG"))
-        atomic_write_bytes(target, buf.getvalue())
-        result.written.append(target)
-        report(progress, "apply", i + 1, len(files), "image")
+        claimed[target] = src
+        if skip_existing and target.exists():
+            result.skipped.append(target)
+        else:
+            try:
+                photo = read_photo(src)
+                if pipe.pipeline_kind == "enhance":
+                    output_format(target, pipe.output_size(photo.size, options))
+                    produced = pipe.enhance(photo, options)
+                else:
+                    produced = photo.with_pixels(np.asarray(pipe(photo.to_pil().convert("RGB"))))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_photo(target, produced)
+                result.written.append(target)
+                result.megapixels += photo.size[0] * photo.size[1] / 1e6
+            except BadImageError as err:
+                result.failed.append((str(src), err.reason))
+            except GanforgeError as err:
+                result.failed.append((str(src), str(err)))
+        report(progress, "apply", i + 1, len(files), "image", {"megapixels": result.megapixels, "file": str(src)})
     return result

@@ -8,7 +8,7 @@ FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 STAMP := $(VENV)/.ganforge-installed
 RUN_DIR ?= runs/make-run
 
-.PHONY: setup data run test test-fast bench clean
+.PHONY: setup data photo-data photo-models run test test-fast bench clean
 
 setup: data $(STAMP)
 
@@ -18,6 +18,21 @@ data:
 		echo "installing Fashion-MNIST (dataset-fashion-mnist)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	fi
+
+# The photo tools' training photos (endless-sky-data, gcompris-qt-data, opencv-doc) and evaluation
+# photos (mate-backgrounds, plasma-workspace-wallpapers): installed only when missing. Tests do not
+# need them; training the photo-* presets and bench/enhance.py do.
+PHOTO_PACKAGES := endless-sky-data gcompris-qt-data opencv-doc mate-backgrounds plasma-workspace-wallpapers
+photo-data:
+	@missing=""; for p in $(PHOTO_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing photo data:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Train the six bundled photo models from configs/photo-*.yaml into src/ganforge/pretrained/.
+photo-models: setup photo-data
+	bench/train_photo_models.sh
 
 # torch==2.13.0 is the CPU wheel on this machine's disk; pyproject does not pin torch.
 # Re-run pip only when pyproject.toml changed since the last install.

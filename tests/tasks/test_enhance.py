@@ -170,3 +170,18 @@ def test_a_trained_upscaler_beats_bicubic_on_held_out_images(photo_dir, tmp_path
         psnr = [10 * np.log10(255**2 / np.mean((a[2:-2, 2:-2] - ref[2:-2, 2:-2]) ** 2)) for a in (ours, bicubic)]
         gains.append(psnr[0] - psnr[1])
     assert min(gains) > 0 and np.mean(gains) > 0.1, gains
+
+
+@pytest.mark.parametrize("tool", ["upscale", "denoise"])
+def test_evaluation_reports_psnr_beside_the_baseline(photo_dir, tmp_path, tool):
+    """An untrained residual network is close to its baseline (bicubic, or the noisy input);
+    the periodic evaluation reports both, so a run's log shows what training gained."""
+    trainer = Trainer(enhance_config(photo_dir, tool), tmp_path / "run", quiet=True)
+    task = trainer.task
+    cache = {"held_out": task.pair(task.dataset.data[:16], torch.Generator().manual_seed(1))}
+    scores, skipped = task.evaluate(tmp_path, metrics=["l1"], n=16, cache=cache)
+    assert skipped == [] and set(scores) == {"l1", "psnr", "psnr_baseline"}
+    assert 10 < scores["psnr_baseline"] < 60
+    assert abs(scores["psnr"] - scores["psnr_baseline"]) < 1.5, scores
+    source, target = cache["held_out"]
+    assert task.baseline(source, target).shape == target.shape

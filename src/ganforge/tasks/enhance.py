@@ -277,7 +277,8 @@ class EnhanceTask(Task):
 
     @torch.no_grad()
     def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any]):
-        """L1 and PSNR of G_ema on held-out crops (the data set's test split) with fixed damage."""
+        """L1 and PSNR of G_ema on held-out crops (the data set's test split) with fixed damage,
+        and the PSNR of the baseline it must beat (``psnr_baseline``: see :meth:`baseline`)."""
         from ..data import build_dataset
         from ..metrics.paired import psnr_of_mse
 
@@ -289,11 +290,24 @@ class EnhanceTask(Task):
                 raise GanforgeError(f"periodic evaluation needs held-out photos (data.split=test): {err}") from None
             cache["held_out"] = self.pair(held.data, torch.Generator().manual_seed(EVAL_SEED))
         source, target = cache["held_out"]
-        abs_sum = sq_sum = 0.0
+        abs_sum = sq_sum = base_sq = 0.0
         for i in range(0, len(source), 16):
-            out = self.G_ema(source[i:i + 16]).float().clamp(-1, 1)
-            diff = (out - target[i:i + 16]) / 2  # in [0, 1] units
+            s, t = source[i:i + 16], target[i:i + 16]
+            out = self.G_ema(s).float().clamp(-1, 1)
+            diff = (out - t) / 2  # in [0, 1] units
             abs_sum += float(diff.abs().sum())
             sq_sum += float(diff.square().sum())
+            base_sq += float(((self.baseline(s, t) - t) / 2).square().sum())
         count = target.numel()
-        return {"l1": abs_sum / count, "psnr": psnr_of_mse(sq_sum / count)}, []
+        return {"l1": abs_sum / count, "psnr": psnr_of_mse(sq_sum / count),
+                "psnr_baseline": psnr_of_mse(base_sq / count)}, []
+
+    def baseline(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """What the model must beat, in the target's space: the damaged input itself, bicubic-
+        upscaled to the target size (colorize: no colour, a = b = 0)."""
+        if self.cfg.tool == "colorize":
+            return torch.zeros_like(target)
+        image = source[:, : target.shape[1]]
+        if image.shape[-1] != target.shape[-1]:
+            image = F.interpolate(image, size=target.shape[-2:], mode="bicubic", align_corners=False)
+        return image.clamp(-1, 1)

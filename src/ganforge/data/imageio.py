@@ -17,6 +17,7 @@ the file and carry on.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -64,28 +65,51 @@ def open_image(path: str | Path, *, max_pixels: int = MAX_PIXELS, max_bytes: int
         BadImageError: with a short reason ("empty file", "truncated", "not an image",
             "format ICO not allowed; accepted: ...", "too large: W x H > N pixels", ...).
     """
-    path = Path(path)
-    _check_file(path, max_bytes)
+    return _normalise(load_checked(Path(path), max_pixels=max_pixels, max_bytes=max_bytes))
+
+
+def load_checked(source: Path | bytes, *, label: str | Path | None = None, max_pixels: int = MAX_PIXELS,
+                 max_bytes: int = MAX_BYTES, single_frame: bool = False) -> Image.Image:
+    """The checks of :func:`open_image` on a file or on bytes in memory (a member of a bundle),
+    then a full decode; the image as decoded (any mode, EXIF not applied), holding no open file.
+
+    ``label`` names the source in errors (default: the path). ``single_frame``: refuse animated
+    images (several frames), except camera MPO files, whose later frames are previews.
+    """
+    label = label if label is not None else source if isinstance(source, Path) else "<bytes>"
+    if isinstance(source, Path):
+        _check_file(source, max_bytes)
+        opened = source
+    else:
+        if not source:
+            raise BadImageError(label, "empty file")
+        if len(source) > max_bytes:
+            raise BadImageError(label, f"file too large: {len(source) / 2**20:.1f} MiB > {max_bytes / 2**20:.1f} MiB")
+        opened = io.BytesIO(source)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(path, formats=ALLOWED_FORMATS) as img:
+            with Image.open(opened, formats=ALLOWED_FORMATS) as img:
                 width, height = img.size
                 if width * height > max_pixels:
-                    raise BadImageError(path, f"too large: {width} x {height} > {max_pixels} pixels")
+                    raise BadImageError(label, f"too large: {width} x {height} > {max_pixels} pixels")
+                if single_frame and img.format != "MPO" and getattr(img, "is_animated", False):
+                    raise BadImageError(label, f"animated image ({img.n_frames} frames) not supported")
                 img.load()
-                return _normalise(img)
+                return img
         except BadImageError:
             raise
         except UnidentifiedImageError:
-            raise BadImageError(path, _unidentified_reason(path)) from None
+            reason = (_unidentified_reason(source) if isinstance(source, Path)
+                      else f"not an image (accepted formats: {', '.join(ALLOWED_FORMATS)})")
+            raise BadImageError(label, reason) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            raise BadImageError(path, f"too large: {str(err).split(',')[0]}") from None
+            raise BadImageError(label, f"too large: {str(err).split(',')[0]}") from None
         except Exception as err:  # noqa: BLE001
             # Decoders signal damaged data with OSError, SyntaxError, ValueError, EOFError,
             # struct.error, ... depending on the format; all of them mean "unusable file",
             # and a folder loader must be able to skip it and go on.
-            raise BadImageError(path, _decode_failure(err)) from None
+            raise BadImageError(label, _decode_failure(err)) from None
 
 
 def _check_file(path: Path, max_bytes: int) -> None:

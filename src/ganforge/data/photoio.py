@@ -19,25 +19,16 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import ExifTags, Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, ImageOps, PngImagePlugin
 
 from ..errors import GanforgeError
 from ..fileio import atomic_write_bytes
-from .imageio import (
-    ALLOWED_FORMATS,
-    MAX_BYTES,
-    MAX_PIXELS,
-    BadImageError,
-    _check_file,
-    _decode_failure,
-    _unidentified_reason,
-)
+from .imageio import MAX_BYTES, MAX_PIXELS, BadImageError, load_checked
 
 # Output extension -> Pillow format.
 OUTPUT_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -253,27 +244,7 @@ def write_photo(path: str | Path, photo: Photo | Image.Image, *, quality: int = 
 
 def _open_checked(path: Path, max_pixels: int, max_bytes: int) -> Image.Image:
     """The checks of :func:`~ganforge.data.imageio.open_image`, plus "one frame": a loaded image."""
-    _check_file(path, max_bytes)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path, formats=ALLOWED_FORMATS) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise BadImageError(path, f"too large: {width} x {height} > {max_pixels} pixels")
-                # MPO frames after the first are previews or depth maps of the same photo.
-                if img.format != "MPO" and getattr(img, "is_animated", False):
-                    raise BadImageError(path, f"animated image ({img.n_frames} frames) not supported")
-                img.load()
-                return img
-        except BadImageError:
-            raise
-        except UnidentifiedImageError:
-            raise BadImageError(path, _unidentified_reason(path)) from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            raise BadImageError(path, f"too large: {str(err).split(',')[0]}") from None
-        except Exception as err:  # noqa: BLE001  (as in open_image: any decoder failure means "unusable file")
-            raise BadImageError(path, _decode_failure(err)) from None
+    return load_checked(path, max_pixels=max_pixels, max_bytes=max_bytes, single_frame=True)
 
 
 def _split_channels(img: Image.Image, icc: bytes | None) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:

@@ -49,13 +49,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm import tqdm
 
 from ..errors import GanforgeError
 from . import Dataset, register_dataset
 from .folder import _images_under
-from .imageio import ALLOWED_FORMATS, MAX_BYTES, MAX_PIXELS, BadImageError, _decode_failure, _normalise, open_image
+from .imageio import ALLOWED_FORMATS, MAX_BYTES, MAX_PIXELS, BadImageError, _normalise, load_checked, open_image
 from .rcc import RccError, iter_rcc
 
 if TYPE_CHECKING:
@@ -140,27 +140,7 @@ class PhotoSource:
 def open_image_bytes(name: str, data: bytes, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES) -> Image.Image:
     """:func:`~.imageio.open_image` for bytes in memory: the same format allow-list, size and pixel
     limits, full decode and normalisation. ``name`` only labels errors."""
-    if not data:
-        raise BadImageError(name, "empty file")
-    if len(data) > max_bytes:
-        raise BadImageError(name, f"file too large: {len(data) / 2**20:.1f} MiB > {max_bytes / 2**20:.1f} MiB")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise BadImageError(name, f"too large: {width} x {height} > {max_pixels} pixels")
-                img.load()
-                return _normalise(img)
-        except BadImageError:
-            raise
-        except UnidentifiedImageError:
-            raise BadImageError(name, f"not an image (accepted formats: {', '.join(ALLOWED_FORMATS)})") from None
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            raise BadImageError(name, f"too large: {str(err).split(',')[0]}") from None
-        except Exception as err:  # noqa: BLE001  (any decoder failure means "unusable", as in open_image)
-            raise BadImageError(name, _decode_failure(err)) from None
+    return _normalise(load_checked(data, label=name, max_pixels=max_pixels, max_bytes=max_bytes))
 
 
 def _require(dataset: str, roots: dict[str, Path]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -73,6 +74,16 @@ class EnhanceTool:
         return tiled(network, pixels, scale=scale, options=options, progress=progress)
 
 
+def precision(network: nn.Module):
+    """The autocast a network runs under (``network.autocast_dtype``, set by the pipeline for
+    bf16): convolutions in bf16, while the input, the bicubic residual and the sum stay fp32,
+    so only the predicted detail is rounded."""
+    dtype = getattr(network, "autocast_dtype", None)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(next(network.parameters()).device.type, dtype=dtype)
+
+
 def network_geometry(network: nn.Module) -> tuple[int, int]:
     """``(receptive radius, alignment)`` in input pixels of a network, where it says."""
     return int(getattr(network, "receptive_radius", 32)), int(getattr(network, "alignment", 1))
@@ -101,10 +112,9 @@ def tiled(network: nn.Module, pixels: np.ndarray, *, scale: int, options: Infere
         x = x.to(param.device)
         if extra is not None:
             x = extra(x)
-        x = x.to(param.dtype)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.no_grad():
+        with torch.no_grad(), precision(network):
             return network(x).float()
 
     _, align = network_geometry(network)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..images import lab_to_rgb, rgb_to_lab
-from .base import EnhanceTool, InferenceOptions, Progress, network_geometry, register_tool
+from .base import EnhanceTool, InferenceOptions, Progress, network_geometry, precision, register_tool
 
 WORK_SIZE = 384  # long side, in pixels, at which the network sees the photo
 AB_RANGE = 110.0  # |a|, |b| of sRGB colours stay within this
@@ -57,8 +57,8 @@ class Colorize(EnhanceTool):
         pad_h, pad_w = -sh % align, -sw % align  # a network that pixel-unshuffles needs even sizes
         if pad_h or pad_w:
             light = F.pad(light, (0, pad_w, 0, pad_h), mode="replicate")
-        with torch.no_grad():
-            ab = network(light.to(param.device, param.dtype)).float().cpu()[..., :sh, :sw]
+        with torch.no_grad(), precision(network):
+            ab = network(light.to(param.device)).float().cpu()[..., :sh, :sw]
         ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False) if f < 1 else ab
         out = lab_to_rgb(torch.cat([lab[:, :1], ab.clamp(-1, 1) * AB_RANGE], 1))
         if progress is not None:

@@ -67,14 +67,15 @@ class EnhancePipeline(Pipeline):
     def set_precision(self, precision: str = "auto") -> "EnhancePipeline":
         """``auto`` (what is fast here), ``fp32`` or ``bf16``; channels-last goes with bf16.
 
-        bf16 runs a cast copy of the network, so the fp32 weights (what ``save_pretrained``
-        writes, and what switching back to fp32 uses) are never rounded."""
+        bf16 runs a channels-last copy of the network under autocast (``enhance.base.precision``):
+        convolutions in bf16, the input and the bicubic residual in fp32, and the fp32 weights
+        (what ``save_pretrained`` writes) are never rounded."""
         if precision not in PRECISIONS:
             raise GanforgeError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
         resolved = auto_precision(self.device) if precision == "auto" else precision
         if resolved == "bf16":
-            self.runner = copy.deepcopy(self.network).to(dtype=torch.bfloat16, memory_format=torch.channels_last)
-            self.runner.channels_last = True  # read by enhance.base.tiled
+            self.runner = copy.deepcopy(self.network).to(memory_format=torch.channels_last)
+            self.runner.channels_last, self.runner.autocast_dtype = True, torch.bfloat16  # read by enhance.base
         else:
             self.runner = self.network
         self.precision, self.requested_precision = resolved, precision

@@ -301,3 +301,32 @@ def test_info_of_the_bundled_upscaler():
     pipe = ganforge.load("photo-upscale-x4")
     d = pipe.describe()
     assert (d["tool"], d["scale"]) == ("upscale", 4) and d["does"].startswith("super-resolution: makes a photo 4x")
+
+
+# ------------------------------------------------------------------------- the bundled models
+
+PHOTO_MODELS = {"photo-upscale-x2": 2, "photo-upscale-x4": 4, "photo-upscale-x4-gan": 4, "photo-denoise": 1,
+                "photo-restore": 2, "photo-colorize": 1}
+
+
+def test_all_six_photo_models_are_bundled():
+    assert set(PHOTO_MODELS) <= set(bundled_models())
+
+
+@pytest.mark.parametrize("name", PHOTO_MODELS)
+def test_every_bundled_photo_model_runs_on_a_file_and_a_folder(name, tmp_path, monkeypatch, capsys):
+    if name not in bundled_models():
+        pytest.skip(f"{name} is not bundled")  # test_all_six_photo_models_are_bundled fails then
+    scale = PHOTO_MODELS[name]
+    photo = save(tmp_path / "in" / "a.jpg", w=40, h=28, mode="L" if name == "photo-colorize" else "RGB")
+    save(tmp_path / "in" / "sub" / "b.png", w=24, h=20, mode="RGBA")
+    code, _, err = run_cli(monkeypatch, capsys, "apply", name, photo, "--out", tmp_path / "one.webp", "-q")
+    assert code == 0, err
+    with Image.open(tmp_path / "one.webp") as img:
+        assert img.size == (40 * scale, 28 * scale)
+        assert img.mode == "RGB"  # colorize turns the grey photo into colour; the others keep RGB
+    code, _, err = run_cli(monkeypatch, capsys, "apply", name, tmp_path / "in", "--out", tmp_path / "out", "-q")
+    assert code == 0, err
+    assert files_under(tmp_path / "out") == ["a.jpg", "sub/b.png"]
+    with Image.open(tmp_path / "out" / "sub" / "b.png") as img:
+        assert (img.size, img.mode) == ((24 * scale, 20 * scale), "RGBA")

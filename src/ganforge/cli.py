@@ -198,11 +198,22 @@ def apply(model: str, inputs: tuple[Path, ...], out: Path, tile: str, overlap: i
         tile_px = int(tile)
     else:
         _fail(f"--tile must be a number of pixels or 'none', got '{tile}'")
-    bar = None
+    bar = tiles = None
     started = time.monotonic()
 
     def progress(event) -> None:
-        nonlocal bar
+        nonlocal bar, tiles
+        if event.stage == "tiles":  # a second bar within a large photo, gone when it is done
+            if quiet or event.total is None or event.total < 4:
+                return
+            if tiles is None:
+                tiles = tqdm(total=event.total, unit="tile", desc=Path(event.info["file"]).name, leave=False,
+                             dynamic_ncols=True, position=1)
+            tiles.update(event.done - tiles.n)
+            if event.done >= event.total:
+                tiles.close()
+                tiles = None
+            return
         if bar is None:
             bar = tqdm(total=event.total, unit="image", disable=quiet, desc="applying", dynamic_ncols=True)
         elapsed = max(time.monotonic() - started, 1e-9)

@@ -168,7 +168,8 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
     ``noise_level`` (denoise) and ``scale`` (restore). Alpha, greyscale, EXIF and ICC are kept
     (``data/photoio.py``). A bad file is recorded in ``failed`` and skipped; outputs are written
     atomically; with ``skip_existing`` an output that exists is left alone (resuming a batch).
-    Progress events: stage "apply", unit "image", info ``{"megapixels", "file"}``.
+    Progress events: stage "apply" after each image (unit "image", info ``{"megapixels", "file"}``)
+    and stage "tiles" within a photo (unit "tile", info ``{"file"}``), for large photos.
     """
     from ..data.imageio import BadImageError
     from ..data.photoio import output_format, read_photo, write_photo
@@ -192,6 +193,7 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
     elif noise_level is not None or scale is not None:
         raise GanforgeError("--noise-level and --scale are options of photo models; this is an image-to-image model")
     result = ApplyResult()
+    report(progress, "apply", 0, len(files), "image", {"megapixels": 0.0, "file": ""})
     claimed: dict[Path, Path] = {}  # output -> the input it belongs to (a.png and a.bmp both give a.png)
     for i, (src, rel) in enumerate(files):
         target = output_path(out, rel, single, fmt)
@@ -208,7 +210,8 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
                 photo = read_photo(src)
                 if pipe.pipeline_kind == "enhance":
                     output_format(target, pipe.output_size(photo.size, options))
-                    produced = pipe.enhance(photo, options)
+                    produced = pipe.enhance(photo, options, progress=lambda done, total, f=str(src): report(
+                        progress, "tiles", done, total, "tile", {"file": f}))
                 else:
                     produced = photo.with_pixels(np.asarray(pipe(photo.to_pil().convert("RGB"))))
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -50,12 +50,13 @@ run: setup
 	@echo "run folder: $(RUN_DIR)"
 	@echo "per-class grid: $(RUN_DIR)/per-class-grid.png"
 
+# pytest-xdist runs the tests on every core (-n auto), one torch thread per worker on 2 cores.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 # The fast lane: everything but the end-to-end tests marked slow (about a minute on 2 cores).
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n auto -m "not slow"
 
 bench: setup
 	$(PY) bench/train_throughput.py

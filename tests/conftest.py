@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n auto``), each worker gets its share of the
+    cores for torch: two workers with two threads each on two cores would spin against each
+    other in OpenMP and run several times slower than one thread each."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
 
 
 @pytest.fixture(scope="module")

@@ -535,6 +535,9 @@ def restore_section(bench: Bench) -> None:
                      psnr_1x_db=round(p1, 2), ssim_y_1x=round(s1, 4))
 
 
+GREY_COLOURFULNESS = 2.0  # originals below this are black and white already (the plasma "Grey" wallpaper)
+
+
 def colorize_section(bench: Bench) -> None:
     """Colourfulness of results over the originals', and RGB PSNR of result and grey input."""
     pipe = bench.model("photo-colorize")
@@ -545,8 +548,12 @@ def colorize_section(bench: Bench) -> None:
     photos = bench.photos[:bench.sizes.photos]
     c_orig, c_out, p_out, p_grey = [], [], [], []
     started = time.perf_counter()
+    skipped = []
     for index, path in enumerate(photos):
         ref = centre(load_rgb(path), bench.sizes.crop)
+        if colourfulness(ref) < GREY_COLOURFULNESS:  # a black-and-white original has no colour to recover
+            skipped.append(path.name)
+            continue
         grey = np.asarray(Image.fromarray(ref).convert("L"))
         grey_rgb = np.repeat(grey[:, :, None], 3, axis=2)
         out = as_array(pipe(grey, tile=TILE))
@@ -562,7 +569,8 @@ def colorize_section(bench: Bench) -> None:
     ratio = float(np.mean(c_out) / np.mean(c_orig))
     po, pg = float(np.mean(p_out)), float(np.mean(p_grey))
     where = "whole photos" if not bench.sizes.crop else f"centre {bench.sizes.crop} px crops"
-    print(f"\n### Colorization: {len(photos)} evaluation photos ({where}) made grey (Pillow L)\n")
+    print(f"\n### Colorization: {len(photos) - len(skipped)} evaluation photos ({where}) made grey (Pillow L)"
+          + (f"; left out as already black and white: {', '.join(skipped)}" if skipped else "") + "\n")
     print("| | colourfulness (mean) | PSNR vs original (RGB, dB) |")
     print("|---|---|---|")
     print(f"| original | {np.mean(c_orig):.1f} | |")

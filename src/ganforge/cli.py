@@ -136,7 +136,7 @@ def info(model: str, as_json: bool) -> None:
     click.echo(f"parameters: {d['parameters']:,}")
     if d["kind"] not in ("image-to-image", "enhance"):
         click.echo(f"classes:    {', '.join(d['classes']) if d['classes'] else 'unconditional'}")
-    click.echo(f"data:       {d['data']}")
+    click.echo(f"data:       {d['data']}" + (f" ({d['data_about']})" if d.get("data_about") else ""))
     if t:
         click.echo(f"training:   {t.get('kimg', '?')} kimg, {t.get('steps', '?')} steps")
         if t.get("command"):

@@ -96,7 +96,7 @@ class DatasetSpec:
     None: chosen from the data's shape). ``oracle``: a class predictor for generated samples,
     ``() -> (fn(samples) -> labels (N,), number of classes)``, or None. ``modes``: the mode-counting
     protocol of its evaluation (``"mixture"``, ``"stacked"``) or None. ``perceptual``: it has a
-    feature network a projection's perceptual loss may use.
+    feature network a projection's perceptual loss may use. ``about``: where the data comes from.
     """
 
     name: str
@@ -107,6 +107,7 @@ class DatasetSpec:
     oracle: Callable[[], tuple[Callable[[torch.Tensor], torch.Tensor], int]] | None = None
     modes: str | None = None
     perceptual: bool = False
+    about: str = ""  # where the data comes from, in a few words (``ganforge info`` shows it)
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")

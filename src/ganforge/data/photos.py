@@ -297,7 +297,8 @@ def build_crops(dataset: str, sources: list[PhotoSource], cfg: "DataConfig", *, 
     return Dataset(name=dataset, data=torch.from_numpy(data[:used]), skipped=skipped)
 
 
-@register_dataset("photos", splits=("train", "test"))
+@register_dataset("photos", splits=("train", "test"),
+                  about="533 photographs from Debian's endless-sky-data, gcompris-qt-data and opencv-doc")
 def build_photos(cfg: "DataConfig") -> Dataset:
     """Random crops of the training photographs of ``data.split`` (``test``: ~5 % of the photos, by name hash)."""
     want_test = cfg.split == "test"
@@ -305,7 +306,7 @@ def build_photos(cfg: "DataConfig") -> Dataset:
     return build_crops("photos", sources, cfg, desc=f"decoding photos ({cfg.split})")
 
 
-@register_dataset("photo-folder")
+@register_dataset("photo-folder", about="a folder of the user's photos")
 def build_photo_folder(cfg: "DataConfig") -> Dataset:
     """Random crops of every image under ``data.path`` (recursively; hidden names ignored)."""
     if cfg.path is None:

@@ -28,6 +28,7 @@ from ..errors import GanforgeError, did_you_mean
 from ..fileio import publish_mode
 from ..registry import Registry
 from ..schema import load_yaml
+from ..data import DATASETS
 from ..tasks import TASKS, build_config
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
@@ -193,6 +194,7 @@ class Pipeline:
             "task": self.config.task,
             "parameters": sum(p.numel() for p in self.network.parameters()),
             "data": self.config.data.dataset,
+            "data_about": DATASETS.get(self.config.data.dataset).about,
             "training": self.meta.get("training", {}),
             "metrics": self.meta.get("metrics", {}),
         }

@@ -86,6 +86,18 @@ def scan_folder(root: Path) -> tuple[list[Path], list[int] | None, list[str] | N
     raise GanforgeError(f"folder {root} has no image files (accepted extensions: {accepted})")
 
 
+def data_folder(cfg: "DataConfig", dataset: str, *, missing: str, needs: str) -> Path:
+    """``data.path`` as an existing folder, or a one-line error naming ``dataset``: ``missing`` is
+    appended to "needs data.path=DIR" when no path is given, ``needs`` says what the folder holds."""
+    if cfg.path is None:
+        raise GanforgeError(f"dataset={dataset} needs data.path=DIR{missing}")
+    root = Path(cfg.path).expanduser()
+    if not root.is_dir():
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise GanforgeError(f"data.path '{root}' {what}; dataset={dataset} needs {needs}")
+    return root
+
+
 @register_dataset("folder")
 def build_image_folder(cfg: "DataConfig") -> Dataset:
     """The images under ``data.path`` as uint8 ``(N, channels, resolution, resolution)``.
@@ -93,12 +105,7 @@ def build_image_folder(cfg: "DataConfig") -> Dataset:
     Each image is center-cropped to a square and resized (see :func:`~.imageio.to_array`).
     Labels and class names come from the class subfolders, if any.
     """
-    if cfg.path is None:
-        raise GanforgeError("dataset=folder needs data.path=DIR (a folder of images or of class subfolders)")
-    root = Path(cfg.path).expanduser()
-    if not root.is_dir():
-        what = "is not a folder" if root.exists() else "does not exist"
-        raise GanforgeError(f"data.path '{root}' {what}; dataset=folder needs a folder of images")
+    root = data_folder(cfg, "folder", missing=" (a folder of images or of class subfolders)", needs="a folder of images")
     files, labels, class_names = scan_folder(root)
 
     # Filled in place: a list of per-image arrays plus a final stack would need twice the memory.

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from ..errors import GanforgeError
 from . import PairedDataset, register_dataset
-from .folder import PROGRESS_MIN_FILES, _images_under
+from .folder import PROGRESS_MIN_FILES, _images_under, data_folder
 from .imageio import BadImageError, open_image, to_array
 
 if TYPE_CHECKING:
@@ -115,12 +115,7 @@ def build_paired_folder(cfg: "DataConfig") -> PairedDataset:
 def _paired_root(cfg: "DataConfig") -> Path:
     """The folder holding ``A/`` and ``B/``: ``data.path`` or its ``<split>/`` subfolder."""
     layout = f"a folder with {SOURCE_DIR}/ (sources) and {TARGET_DIR}/ (targets) subfolders, or split folders"
-    if cfg.path is None:
-        raise GanforgeError(f"dataset=paired-folder needs data.path=DIR, {layout} (train/A, train/B, ...)")
-    root = Path(cfg.path).expanduser()
-    if not root.is_dir():
-        what = "is not a folder" if root.exists() else "does not exist"
-        raise GanforgeError(f"data.path '{root}' {what}; dataset=paired-folder needs {layout}")
+    root = data_folder(cfg, "paired-folder", missing=f", {layout} (train/A, train/B, ...)", needs=layout)
     if (root / cfg.split / SOURCE_DIR).is_dir():
         root = root / cfg.split
     missing = [f"{sub}/" for sub in (SOURCE_DIR, TARGET_DIR) if not (root / sub).is_dir()]

@@ -54,7 +54,7 @@ from tqdm import tqdm
 
 from ..errors import GanforgeError
 from . import Dataset, register_dataset
-from .folder import _images_under
+from .folder import _images_under, data_folder
 from .imageio import ALLOWED_FORMATS, MAX_BYTES, MAX_PIXELS, BadImageError, _normalise, load_checked, open_image
 from .rcc import RccError, iter_rcc
 
@@ -309,12 +309,7 @@ def build_photos(cfg: "DataConfig") -> Dataset:
 @register_dataset("photo-folder", about="a folder of the user's photos")
 def build_photo_folder(cfg: "DataConfig") -> Dataset:
     """Random crops of every image under ``data.path`` (recursively; hidden names ignored)."""
-    if cfg.path is None:
-        raise GanforgeError("dataset=photo-folder needs data.path=DIR (a folder of photographs)")
-    root = Path(cfg.path).expanduser()
-    if not root.is_dir():
-        what = "is not a folder" if root.exists() else "does not exist"
-        raise GanforgeError(f"data.path '{root}' {what}; dataset=photo-folder needs a folder of photographs")
+    root = data_folder(cfg, "photo-folder", missing=" (a folder of photographs)", needs="a folder of photographs")
     files = _images_under(root)
     if not files:
         raise GanforgeError(f"folder {root} has no image files")

@@ -100,7 +100,7 @@ def default_overlap(network: nn.Module) -> int:
 
 
 def tiled(network: nn.Module, pixels: np.ndarray, *, scale: int, options: InferenceOptions, progress: Progress,
-          extra: Callable[[torch.Tensor], torch.Tensor] | None = None, out_channels: int = 3) -> np.ndarray:
+          extra: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
     """``network`` over ``pixels`` in tiles (``pipelines.tiling.run_tiled``). ``extra`` turns a
     tile in [-1, 1] into the network's input (e.g. adds a noise-level map)."""
     from ..pipelines.tiling import run_tiled
@@ -123,7 +123,7 @@ def tiled(network: nn.Module, pixels: np.ndarray, *, scale: int, options: Infere
     if tile is not None:
         tile = max(-(-tile // align) * align, 2 * overlap + align)
     try:
-        return run_tiled(fn, pixels, scale=scale, out_channels=out_channels, tile=tile, overlap=overlap,
+        return run_tiled(fn, pixels, scale=scale, out_channels=3, tile=tile, overlap=overlap,
                          align=align, progress=progress)
     except ValueError as err:
         raise GanforgeError(f"tiling: {err}") from None

@@ -67,8 +67,7 @@ class EnhancePipeline(Pipeline):
 
     def set_precision(self, precision: str = "auto") -> "EnhancePipeline":
         """``auto`` (what is fast here), ``fp32`` or ``bf16``. Channels-last goes with bf16, and
-        with fp32 where it is faster (``runtime.default_channels_last``: AVX-512 CPUs, where the
-        x4 network ran 1.36x faster in fp32, and CUDA).
+        with fp32 where it is faster (``runtime.default_channels_last``: AVX-512 CPUs and CUDA).
 
         bf16 runs a channels-last copy of the network under autocast (``enhance.base.precision``):
         convolutions in bf16, the input and the bicubic residual in fp32, and the fp32 weights
@@ -111,8 +110,8 @@ class EnhancePipeline(Pipeline):
         return self.tool.output_scale(self.scale, options)
 
     def output_size(self, size: tuple[int, int], options: InferenceOptions) -> tuple[int, int]:
-        """(width, height) of the result for an input of ``size``."""
-        s = self.check_options(options)
+        """(width, height) of the result for an input of ``size`` (options already checked)."""
+        s = self.tool.output_scale(self.scale, options)
         return size[0] * s, size[1] * s
 
     @torch.no_grad()

@@ -127,6 +127,18 @@ class Task:
         scaler.update()
         return norm
 
+    def discriminator_update(self, name: str, loss_fn: Any, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimiser step of discriminator ``name`` with the adversarial loss ``loss_fn`` on
+        what it judges as real and as generated (already built, e.g. conditioned); returns the
+        statistics every adversarial task logs."""
+        D = self.networks[name]
+        with self.autocast():
+            real_score, fake_score = D(real), D(fake)
+            loss = loss_fn.d_loss(real_score, fake_score)
+        grad_norm = self.optimize(loss, name, D)
+        return {"loss_d": loss.detach(), "d_real": real_score.detach().float().mean(),
+                "d_fake": fake_score.detach().float().mean(), "grad_norm_d": grad_norm}
+
     def make_optimizer(self, name: str, net: nn.Module, lr: float, role: str) -> None:
         """Adam on ``net`` with the run's betas, and its GradScaler (active under fp16 only)."""
         t = self.cfg.train

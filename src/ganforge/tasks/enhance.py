@@ -195,13 +195,7 @@ class EnhanceTask(Task):
     def discriminator_step(self, source: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad(), self.autocast():
             fake = self.G(source).float()
-        with self.autocast():
-            real_score = self.D(self.d_input(source, target))
-            fake_score = self.D(self.d_input(source, fake))
-            loss = self.loss.d_loss(real_score, fake_score)
-        grad_norm = self.optimize(loss, "D", self.D)
-        return {"loss_d": loss.detach(), "d_real": real_score.detach().float().mean(),
-                "d_fake": fake_score.detach().float().mean(), "grad_norm_d": grad_norm}
+        return self.discriminator_update("D", self.loss, self.d_input(source, target), self.d_input(source, fake))
 
     def d_input(self, source: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
         """What D judges: the image itself (a colorizer's L and a, b made back into RGB-sized Lab)."""

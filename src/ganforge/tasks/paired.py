@@ -133,13 +133,8 @@ class PairedTask(Task):
         """D learns to tell ``(source, target)`` from ``(source, G(source))``, patch by patch."""
         with torch.no_grad(), self.autocast():
             fake = self.G(source)
-        with self.autocast():
-            real_score = self.D(torch.cat([source, target], 1))
-            fake_score = self.D(torch.cat([source, fake.to(source.dtype)], 1))
-            loss = self.loss.d_loss(real_score, fake_score)
-        grad_norm = self.optimize(loss, "D", self.D)
-        return {"loss_d": loss.detach(), "d_real": real_score.detach().float().mean(),
-                "d_fake": fake_score.detach().float().mean(), "grad_norm_d": grad_norm}
+        return self.discriminator_update("D", self.loss, torch.cat([source, target], 1),
+                                         torch.cat([source, fake.to(source.dtype)], 1))
 
     def regularize(self, source: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Lazy R1 on the real pairs (gradient w.r.t. D's whole input), as in the noise -> image task."""

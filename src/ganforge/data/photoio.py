@@ -229,14 +229,19 @@ def write_photo(path: str | Path, photo: Photo | Image.Image, *, quality: int = 
         raise ValueError(f"quality must be in 1..100, got {quality}")
     if isinstance(photo, Image.Image):
         photo = photo_from_pil(photo)
-    fmt = output_format(path, photo.size)
+    data = encode_photo(photo, output_format(path, photo.size), quality=quality, lossless=lossless)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as err:
+        raise GanforgeError(f"{path}: cannot write ({err.strerror or err})") from None
+
+
+def encode_photo(photo: Photo, fmt: str, *, quality: int = 95, lossless: bool = False) -> bytes:
+    """``photo`` as the bytes of a file in Pillow format ``fmt`` (see :func:`write_photo`)."""
     img = _output_image(photo, fmt)
     buffer = io.BytesIO()
     img.save(buffer, format=fmt, **_save_options(photo, fmt, img.mode, quality, lossless))
-    try:
-        atomic_write_bytes(path, buffer.getvalue())
-    except OSError as err:
-        raise GanforgeError(f"{path}: cannot write ({err.strerror or err})") from None
+    return buffer.getvalue()
 
 
 # Reading ------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class EnhanceTool:
     summary: ClassVar[str]
     scales: ClassVar[tuple[int, ...]] = (1,)
     colour_input: ClassVar[bool] = True  # False: the tool turns grey into colour (a grey input stays grey otherwise)
+    options: ClassVar[tuple[str, ...]] = ()  # InferenceOptions fields beyond tile/overlap this tool takes
 
     def channels(self) -> tuple[int, int]:
         """``(in, out)`` channels of the tool's network."""

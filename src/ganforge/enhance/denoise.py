@@ -36,6 +36,7 @@ def code_level(sigma: float | None) -> float:
 class Denoise(EnhanceTool):
     name = "denoise"
     summary = "blind denoising: removes Gaussian (sigma 0-50), Poisson and JPEG noise; takes an optional known sigma"
+    options = ("noise_level",)
 
     def channels(self) -> tuple[int, int]:
         return 4, 3

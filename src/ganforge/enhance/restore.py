@@ -24,6 +24,7 @@ from .base import EnhanceTool, InferenceOptions, Progress, register_tool, tiled,
 class Restore(EnhanceTool):
     name = "restore"
     summary = "restoration of old or damaged photos: blur, noise, JPEG, fading, scratches and dust; output 1x or 2x"
+    options = ("scale",)
     scales = (2,)
 
     def make_pair(self, clean: torch.Tensor, gen: torch.Generator, *, scale: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,90 @@
+"""The queue interface and what every queue shares: job specs from the store, the store's sink."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from ...errors import GanforgeError
+from ..runner import JobSpec
+from ..store import Store
+
+
+class JobQueue(ABC):
+    """Runs the store's queued jobs. The server calls ``start`` once, ``notify`` after queueing a
+    job (a hint: workers also poll), ``cancel`` after a cancel request and ``stop`` at shutdown."""
+
+    def __init__(self, store: Store, *, stale_seconds: float = 30.0) -> None:
+        self.store = store
+        self.stale_seconds = stale_seconds  # a running job without a heartbeat this long is re-queued
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def notify(self) -> None:
+        """A job was queued."""
+
+    def cancel(self, job_id: str) -> None:
+        """The store marked ``job_id`` for cancellation; tell its worker if it cannot see the store."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": type(self).__name__}
+
+
+def job_spec(store: Store, job: dict) -> JobSpec:
+    """A claimed job as the runner's spec (items with their upload's file name)."""
+    import json
+
+    items = []
+    for it in store.items(job["id"]):
+        upload = store.upload(it["upload_id"]) if it["upload_id"] else None
+        items.append({"idx": it["idx"], "label": it["label"], "upload_id": it["upload_id"], "seed": it["seed"],
+                      "status": it["status"], "name": upload["filename"] if upload else None})
+    return JobSpec(id=job["id"], attempt=job["attempts"], tool=job["tool"], model=job["model"],
+                   params=json.loads(job["params"]), items=items)
+
+
+class StoreSink:
+    """A runner sink writing straight to the store (workers that share the server's data dir)."""
+
+    def __init__(self, store: Store, job_id: str, attempt: int) -> None:
+        self.store, self.job_id, self.attempt = store, job_id, attempt
+
+    def item(self, idx: int, **fields: Any) -> bool:
+        return self.store.item_update(self.job_id, self.attempt, idx, **fields)
+
+    def result(self, idx: int, name: str, data: bytes) -> bool:
+        from ...fileio import atomic_write_bytes
+
+        if not self.store.is_current(self.job_id, self.attempt):
+            return False
+        folder = self.store.result_dir(self.job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / name, data)
+        return self.store.item_update(self.job_id, self.attempt, idx, status="succeeded", result=name, error=None)
+
+    def cancelled(self) -> bool:
+        return self.store.cancel_requested(self.job_id)
+
+
+def make_queue(url: str | None, store: Store, *, workers: int = 1, stale_seconds: float = 30.0) -> JobQueue:
+    """``None`` or ``local``: worker threads in this process; ``redis://HOST:PORT/DB``: Celery."""
+    if url in (None, "", "local"):
+        from .local import LocalQueue
+
+        return LocalQueue(store, workers=workers, stale_seconds=stale_seconds)
+    if url.startswith(("redis://", "rediss://")):
+        from .celery import CeleryQueue
+
+        return CeleryQueue(store, url, stale_seconds=stale_seconds)
+    raise GanforgeError(f"--queue '{url}': use local (the default) or redis://HOST:PORT/DB")
+
+
+def input_path(store: Store) -> "callable":
+    def path(upload_id: str) -> Path:
+        return store.upload_path(upload_id)
+    return path

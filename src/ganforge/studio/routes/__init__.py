@@ -1,0 +1,1 @@
+"""One router per resource: tools, uploads, jobs, usage, keys (admin) and the page's session."""

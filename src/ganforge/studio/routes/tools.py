@@ -1,0 +1,32 @@
+"""GET /v1/tools: every registered service tool with its models and parameter schema."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from ...service.tools import TOOLS, ServiceTool, bundled_infos
+from ..auth import Caller, authenticate
+from ..errors import ApiError, responses
+from ..schemas import ModelOut, ToolOut
+
+router = APIRouter(prefix="/v1/tools", tags=["tools"])
+
+
+def tool_out(tool: ServiceTool) -> ToolOut:
+    models = [ModelOut(name=m.name, summary=m.summary, kind=m.kind, details=m.details)
+              for m in bundled_infos() if tool.accepts(m)]
+    return ToolOut(name=tool.name, title=tool.title, summary=tool.summary, takes_images=tool.takes_images,
+                   models=models, params_schema=tool.Params.model_json_schema())
+
+
+@router.get("", response_model=list[ToolOut], responses=responses(401, 429))
+def list_tools(caller: Caller = Depends(authenticate)) -> list[ToolOut]:
+    """Every tool with at least one model, its models and the JSON schema of its parameters."""
+    return [out for out in (tool_out(TOOLS.get(n)) for n in TOOLS.names()) if out.models]
+
+
+@router.get("/{name}", response_model=ToolOut, responses=responses(401, 404, 429))
+def get_tool(name: str, caller: Caller = Depends(authenticate)) -> ToolOut:
+    if name not in TOOLS:
+        raise ApiError(404, "not_found", f"no tool '{name}'; known: {', '.join(TOOLS.names())}")
+    return tool_out(TOOLS.get(name))

@@ -1,0 +1,24 @@
+"""The studio's settings: where its data lives, its queue and its limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MiB = 2**20
+
+
+@dataclass(frozen=True)
+class StudioSettings:
+    data_dir: Path = Path("studio-data")  # studio.sqlite3, uploads/, results/
+    queue: str | None = None  # None / "local": worker threads here; "redis://HOST:PORT/DB": Celery
+    workers: int = 1  # local worker threads
+    stale_seconds: float = 30.0  # a running job without a heartbeat this long is re-queued
+    max_upload_bytes: int = 25 * MiB  # per file
+    max_upload_pixels: int = 40_000_000  # per image (width x height)
+    max_files_per_upload: int = 100
+    max_items_per_job: int = 100
+    session_hours: float = 12.0
+    signin_minutes: float = 10.0
+    secure_cookies: bool = False  # True behind HTTPS
+    events_poll: float = 0.25  # seconds between checks for a job's progress (server-sent events)

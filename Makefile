@@ -1,5 +1,6 @@
-# ganforge: `make run` (the main job) and `make test` set everything up themselves on a
-# fresh Debian machine with Python 3.11: the Fashion-MNIST package, .venv, CPU torch, ganforge.
+# ganforge: `make run` (the main job: the studio) and `make test` set everything up themselves on a
+# fresh Debian machine with Python 3.11: the Fashion-MNIST package, .venv, CPU torch, ganforge with
+# its studio; `make test` also installs Debian's chromium and redis-server for the studio's tests.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,8 +8,11 @@ PY := $(VENV)/bin/python
 FASHION_DIR ?= /usr/share/datasets/fashion-mnist
 STAMP := $(VENV)/.ganforge-installed
 RUN_DIR ?= runs/make-run
+STUDIO_DIR ?= studio-data
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: setup data photo-data photo-models run test test-fast bench clean
+.PHONY: setup data test-packages photo-data photo-models run train-demo test test-fast bench clean
 
 setup: data $(STAMP)
 
@@ -39,23 +43,37 @@ photo-models: setup photo-data
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,tensorboard]'
+	$(PY) -m pip install -q -e '.[dev,tensorboard,studio]'
 	@touch $(STAMP)
 
-# The main job: a short fashion-cgan run (under 10 minutes on 2 cores) and its per-class grid.
+# The main job: the studio with the bundled models; it prints the address and a one-time sign-in link.
 run: setup
+	$(VENV)/bin/ganforge serve --host $(HOST) --port $(PORT) --data-dir $(STUDIO_DIR)
+
+# The short training run `make run` did before the studio: fashion-cgan, 100 kimg (under 10 minutes on
+# 2 cores), and its per-class grid.
+train-demo: setup
 	rm -rf $(RUN_DIR)
 	$(VENV)/bin/ganforge train configs/fashion-cgan.yaml train.kimg=100 --run-dir $(RUN_DIR)
 	$(VENV)/bin/ganforge generate $(RUN_DIR) --class all -n 100 --out $(RUN_DIR)/per-class-grid.png
 	@echo "run folder: $(RUN_DIR)"
 	@echo "per-class grid: $(RUN_DIR)/per-class-grid.png"
 
+# The studio's tests drive Debian's chromium (Playwright) and start redis-server (Celery).
+test-packages:
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing test packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 # pytest-xdist runs the tests on every core (-n auto), one torch thread per worker on 2 cores.
-test: setup
+test: setup test-packages
 	$(PY) -m pytest -q -n auto
 
 # The fast lane: everything but the end-to-end tests marked slow (about a minute on 2 cores).
-test-fast: setup
+test-fast: setup test-packages
 	$(PY) -m pytest -q -n auto -m "not slow"
 
 bench: setup

@@ -1,5 +1,5 @@
 """The ``ganforge`` command line: train, generate, apply, eval, export, info, train-classifier,
-interpolate, mix, project.
+interpolate, mix, project; the studio's serve, worker and keys (``studio/commands.py``).
 
 A user mistake prints one line (``error: ...``) and exits with status 2; an interrupted
 training run saves a checkpoint and exits with 130.
@@ -40,6 +40,7 @@ def cli() -> None:
     Quick start:
       ganforge generate fashion-cgan --class sneaker -n 16 --out sneakers.png
       ganforge train configs/fashion-cgan.yaml train.kimg=50
+      ganforge serve          (the studio: a web page and a REST API)
     """
 
 
@@ -465,6 +466,12 @@ def project_cmd(model: str, image: str, space: str | None, steps: int, lr: float
                "pixels in [0, 1])")
     if not quiet:
         click.echo(f"wrote {', '.join(PROJECTION_FILES)} to {out_dir}", err=True)
+
+
+from .studio.commands import COMMANDS as _STUDIO_COMMANDS  # noqa: E402
+
+for _command in _STUDIO_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

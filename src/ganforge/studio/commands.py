@@ -1,0 +1,187 @@
+"""``ganforge serve``, ``ganforge worker`` and ``ganforge keys``: the studio's command line.
+
+Thin like ``cli.py``: parse options, call the studio's functions, print. FastAPI, uvicorn and
+Celery are imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import click
+
+from ..errors import GanforgeError
+
+DATA_DIR_HELP = "the studio's folder: studio.sqlite3 (jobs, keys), uploads/ and results/"
+DEFAULT_DATA_DIR = Path(os.environ.get("GANFORGE_STUDIO_DIR", "studio-data"))
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DATA_DIR,
+                               show_default=True, help=DATA_DIR_HELP + " (default from $GANFORGE_STUDIO_DIR)")
+
+
+def _need_studio() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise GanforgeError("the studio needs its extra packages: pip install 'ganforge[studio]'") from None
+
+
+def _store(data_dir: Path):
+    from .store import Store
+
+    return Store(data_dir)
+
+
+def _base_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+    return f"http://{shown}:{port}"
+
+
+def signin_link(data_dir: Path, host: str, port: int, minutes: float) -> str:
+    from .auth import owner_key, signin_token
+
+    store = _store(data_dir)
+    return f"{_base_url(host, port)}/signin?token={signin_token(store, owner_key(store), minutes)}"
+
+
+def _check_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise GanforgeError(f"cannot listen on {host}:{port} ({err.strerror}); choose another --port") from None
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to listen on; 0.0.0.0 opens the studio to your network (use API keys and HTTPS)")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@data_dir_option
+@click.option("--workers", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="job worker threads in this server (local queue); each runs one job at a time")
+@click.option("--queue", default="local", show_default=True, metavar="local|redis://HOST:PORT/DB",
+              help="local: jobs run in this server's worker threads; redis://...: jobs go to Celery workers "
+                   "(ganforge worker --queue ...) on any machine")
+@click.option("--signin-minutes", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
+              help="how long the printed sign-in link works (once)")
+@click.option("--secure-cookies", is_flag=True, help="mark the session cookie Secure (behind an HTTPS proxy)")
+def serve(host: str, port: int, data_dir: Path, workers: int, queue: str, signin_minutes: float,
+          secure_cookies: bool) -> None:
+    """Start the studio: the web page, the REST API (/v1, documented at /docs) and the job workers.
+
+    Prints the address and a one-time sign-in link for the page. Jobs and keys live in
+    --data-dir and survive a restart: queued jobs wait, running ones run again.
+
+    \b
+    Examples:
+      ganforge serve
+      ganforge serve --port 8080 --workers 2 --data-dir /srv/ganforge
+      ganforge serve --queue redis://127.0.0.1:6379/0     (and ganforge worker on other machines)
+    """
+    _need_studio()
+    import uvicorn
+
+    from .app import create_app
+    from .settings import StudioSettings
+
+    _check_port(host, port)
+    settings = StudioSettings(data_dir=data_dir, queue=queue, workers=workers, secure_cookies=secure_cookies,
+                              signin_minutes=signin_minutes)
+    app = create_app(settings)
+    link = signin_link(data_dir, host, port, signin_minutes)
+    base = _base_url(host, port)
+    click.echo(f"ganforge studio: {base}/   (API docs: {base}/docs; jobs and keys in {data_dir})")
+    click.echo(f"sign in (works once, for {signin_minutes:g} minutes): {link}")
+    click.echo("new link later: ganforge keys link; API keys: ganforge keys create NAME; stop: Ctrl+C")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+
+
+@click.command()
+@click.option("--queue", required=True, metavar="redis://HOST:PORT/DB", help="the Redis broker the server uses")
+@click.option("--concurrency", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="jobs this worker runs at once (processes)")
+@click.option("--name", default=None, help="worker name in Celery's logs (default: celery@HOSTNAME)")
+def worker(queue: str, concurrency: int, name: str | None) -> None:
+    """Run studio jobs from a Redis queue (Celery), on this or any other machine.
+
+    The worker needs no access to the server's files: inputs and results travel through Redis.
+    Start any number of them; a worker that dies mid-job has its job re-queued.
+
+    \b
+    Example:
+      ganforge worker --queue redis://10.0.0.5:6379/0 --concurrency 2
+    """
+    from .queues.celery import run_worker
+
+    run_worker(queue, concurrency=concurrency, name=name)
+
+
+@click.group()
+def keys() -> None:
+    """API keys: create (the secret is shown once), list, revoke, and sign-in links for the page.
+
+    Keys are stored hashed in the data dir's database. Every /v1 request sends one as
+    'Authorization: Bearer KEY'.
+    """
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--rate", default="60/min", show_default=True, metavar="N/UNIT",
+              help="requests allowed per window: N/s, N/min, N/h or N/day (429 with Retry-After past it)")
+@click.option("--images-per-day", type=click.IntRange(min=0), default=None,
+              help="images (job items) per UTC day; default unlimited")
+@click.option("--admin", is_flag=True, help="may manage keys through the API (/v1/keys) and see every job")
+@data_dir_option
+def keys_create(name: str, rate: str, images_per_day: int | None, admin: bool, data_dir: Path) -> None:
+    """Create a key NAME and print its secret (shown this once: store it now)."""
+    from .auth import create_key
+
+    key, secret = create_key(_store(data_dir), name, rate=rate, images_per_day=images_per_day, admin=admin)
+    click.echo(secret)
+    limit = f", {images_per_day} images/day" if images_per_day is not None else ""
+    click.echo(f"created key '{key.name}' ({key.public()['rate']}{limit}{', admin' if admin else ''}); "
+               "the line above is its secret, shown only now", err=True)
+
+
+@keys.command("list")
+@data_dir_option
+def keys_list(data_dir: Path) -> None:
+    """Every key: name, public prefix, limits, state (never a secret)."""
+    rows = _store(data_dir).keys()
+    if not rows:
+        click.echo("no keys yet: ganforge keys create NAME", err=True)
+        return
+    click.echo(f"{'name':<20} {'prefix':<10} {'rate':<10} {'images/day':<11} {'admin':<6} state")
+    for k in rows:
+        p = k.public()
+        state = "revoked" if k.revoked else "live"
+        day = "-" if k.images_per_day is None else str(k.images_per_day)
+        click.echo(f"{k.name:<20} {k.prefix:<10} {p['rate']:<10} {day:<11} {'yes' if k.admin else 'no':<6} {state}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+@data_dir_option
+def keys_revoke(name: str, data_dir: Path) -> None:
+    """Revoke key NAME: its requests and page sessions stop at once."""
+    if not _store(data_dir).revoke_key(name):
+        raise GanforgeError(f"no live key named '{name}' (see ganforge keys list)")
+    click.echo(f"revoked key '{name}'", err=True)
+
+
+@keys.command("link")
+@click.option("--host", default="127.0.0.1", show_default=True, help="the address the server listens on")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--minutes", type=click.FloatRange(min=0.5), default=10.0, show_default=True)
+@data_dir_option
+def keys_link(host: str, port: int, minutes: float, data_dir: Path) -> None:
+    """A new one-time sign-in link for the page (the running server accepts it)."""
+    click.echo(signin_link(data_dir, host, port, minutes))
+
+
+COMMANDS = (serve, worker, keys)

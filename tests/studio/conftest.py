@@ -1,0 +1,93 @@
+"""Studio fixtures: an app on a temporary data dir, keys, a TestClient and a live server.
+
+``studio`` builds the application around a fresh data dir (``StudioSettings`` overrides as
+keyword arguments); ``key(studio, name, **options)`` makes an API key and returns its headers;
+``live_server`` runs uvicorn in a thread on a free loopback port (for the browser and load tests).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from ganforge.studio.app import create_app  # noqa: E402
+from ganforge.studio.auth import create_key  # noqa: E402
+from ganforge.studio.settings import StudioSettings  # noqa: E402
+
+
+def make_app(data_dir: Path, **overrides):
+    return create_app(replace(StudioSettings(data_dir=data_dir, stale_seconds=30.0), **overrides))
+
+
+def key(app, name: str = "alice", **options) -> dict[str, str]:
+    """Authorization headers of a new key (``rate``, ``images_per_day``, ``admin``)."""
+    _, secret = create_key(app.state.store, name, **options)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def wait_for(client: TestClient, job_id: str, headers: dict, timeout: float = 60.0) -> dict:
+    """Poll a job until it finishes; the job's JSON."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+
+
+@pytest.fixture
+def studio(tmp_path):
+    """A TestClient on a fresh studio (lifespan started: the local queue runs)."""
+    app = make_app(tmp_path / "studio")
+    with TestClient(app) as client:
+        client.app_state = app.state
+        yield client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """uvicorn serving ``app`` on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.app = app
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the studio did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    app = make_app(tmp_path / "studio")
+    with LiveServer(app) as server:
+        yield server

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse
@@ -43,7 +44,10 @@ admin, `404`, `409`, `413`/`415` refused uploads, `422` an invalid field (named 
 over a limit (wait `Retry-After` seconds)."""
 
 
-def create_app(settings: StudioSettings | None = None, *, queue: JobQueue | None = None) -> FastAPI:
+def create_app(settings: StudioSettings | None = None, *, queue: JobQueue | None = None,
+               on_ready: Callable[[], None] | None = None) -> FastAPI:
+    """The application on ``settings.data_dir``; ``queue`` defaults to ``settings.queue``'s;
+    ``on_ready`` runs once the queue has started (``ganforge serve`` prints its links then)."""
     settings = settings or StudioSettings()
     store = Store(settings.data_dir)
     queue = queue or make_queue(settings.queue, store, workers=settings.workers, stale_seconds=settings.stale_seconds)
@@ -51,6 +55,8 @@ def create_app(settings: StudioSettings | None = None, *, queue: JobQueue | None
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         queue.start()
+        if on_ready is not None:
+            on_ready()
         try:
             yield
         finally:

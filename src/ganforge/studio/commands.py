@@ -6,6 +6,7 @@ Celery are imported only when a command runs.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -28,9 +29,11 @@ def _need_studio() -> None:
         raise GanforgeError("the studio needs its extra packages: pip install 'ganforge[studio]'") from None
 
 
-def _store(data_dir: Path):
+def _store(data_dir: Path, *, create: bool = True):
     from .store import Store
 
+    if not create and not (data_dir / "studio.sqlite3").is_file():
+        raise GanforgeError(f"'{data_dir}' holds no studio yet (no studio.sqlite3); check --data-dir")
     return Store(data_dir)
 
 
@@ -39,11 +42,14 @@ def _base_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def signin_link(data_dir: Path, host: str, port: int, minutes: float) -> str:
+SERVER_FILE = "server.json"  # the address the last `ganforge serve` on a data dir listened on
+
+
+def signin_link(data_dir: Path, base: str, minutes: float) -> str:
     from .auth import owner_key, signin_token
 
     store = _store(data_dir)
-    return f"{_base_url(host, port)}/signin?token={signin_token(store, owner_key(store), minutes)}"
+    return f"{base}/signin?token={signin_token(store, owner_key(store), minutes)}"
 
 
 def _check_port(host: str, port: int) -> None:
@@ -91,12 +97,18 @@ def serve(host: str, port: int, data_dir: Path, workers: int, queue: str, signin
     _check_port(host, port)
     settings = StudioSettings(data_dir=data_dir, queue=queue, workers=workers, secure_cookies=secure_cookies,
                               signin_minutes=signin_minutes)
-    app = create_app(settings)
-    link = signin_link(data_dir, host, port, signin_minutes)
     base = _base_url(host, port)
-    click.echo(f"ganforge studio: {base}/   (API docs: {base}/docs; jobs and keys in {data_dir})")
-    click.echo(f"sign in (works once, for {signin_minutes:g} minutes): {link}")
-    click.echo("new link later: ganforge keys link; API keys: ganforge keys create NAME; stop: Ctrl+C")
+    link = signin_link(data_dir, base, signin_minutes)
+
+    def ready() -> None:
+        from ..fileio import atomic_write_text
+
+        atomic_write_text(data_dir / SERVER_FILE, json.dumps({"url": base}))
+        click.echo(f"ganforge studio: {base}/   (API docs: {base}/docs; jobs and keys in {data_dir})")
+        click.echo(f"sign in (works once, for {signin_minutes:g} minutes): {link}")
+        click.echo("new link later: ganforge keys link; API keys: ganforge keys create NAME; stop: Ctrl+C")
+
+    app = create_app(settings, on_ready=ready)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
@@ -152,7 +164,7 @@ def keys_create(name: str, rate: str, images_per_day: int | None, admin: bool, d
 @data_dir_option
 def keys_list(data_dir: Path) -> None:
     """Every key: name, public prefix, limits, state (never a secret)."""
-    rows = _store(data_dir).keys()
+    rows = _store(data_dir, create=False).keys()
     if not rows:
         click.echo("no keys yet: ganforge keys create NAME", err=True)
         return
@@ -169,19 +181,24 @@ def keys_list(data_dir: Path) -> None:
 @data_dir_option
 def keys_revoke(name: str, data_dir: Path) -> None:
     """Revoke key NAME: its requests and page sessions stop at once."""
-    if not _store(data_dir).revoke_key(name):
+    if not _store(data_dir, create=False).revoke_key(name):
         raise GanforgeError(f"no live key named '{name}' (see ganforge keys list)")
     click.echo(f"revoked key '{name}'", err=True)
 
 
 @keys.command("link")
-@click.option("--host", default="127.0.0.1", show_default=True, help="the address the server listens on")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--url", default=None, metavar="http://HOST:PORT",
+              help="the server's address; default: where the last ganforge serve on --data-dir listened")
 @click.option("--minutes", type=click.FloatRange(min=0.5), default=10.0, show_default=True)
 @data_dir_option
-def keys_link(host: str, port: int, minutes: float, data_dir: Path) -> None:
+def keys_link(url: str | None, minutes: float, data_dir: Path) -> None:
     """A new one-time sign-in link for the page (the running server accepts it)."""
-    click.echo(signin_link(data_dir, host, port, minutes))
+    if url is None:
+        try:
+            url = json.loads((data_dir / SERVER_FILE).read_text())["url"]
+        except (OSError, ValueError, KeyError):
+            raise GanforgeError(f"no server has run on {data_dir} yet; start ganforge serve or pass --url") from None
+    click.echo(signin_link(data_dir, url.rstrip("/"), minutes))
 
 
 COMMANDS = (serve, worker, keys)

@@ -11,11 +11,14 @@ from ..schemas import SessionOut
 
 router = APIRouter(tags=["session"])
 
-EXPIRED_PAGE = """<!doctype html><meta charset="utf-8"><title>ganforge studio: sign in</title>
-<body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 3em auto; line-height: 1.5">
-<h1>This sign-in link cannot be used</h1>
+# styled by the page's stylesheet: the CSP refuses inline styles
+EXPIRED_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ganforge studio: sign in</title>
+<link rel="stylesheet" href="/static/studio.css">
+<main><section class="card signed-out"><h1>This sign-in link cannot be used</h1>
 <p>Sign-in links work once and for a few minutes. Get a new one on the server with
-<code>ganforge keys link</code> (or restart <code>ganforge serve</code>, which prints one).</p></body>"""
+<code>ganforge keys link</code> (or restart <code>ganforge serve</code>, which prints one).</p></section></main></html>"""
 
 
 @router.get("/signin", response_class=RedirectResponse, status_code=303, responses={401: {"description": "used or "

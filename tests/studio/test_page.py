@@ -1,0 +1,352 @@
+"""The studio page in a real browser: Debian's chromium driven by Playwright against a live server.
+
+One server and one browser serve the module; each test opens its own browser context, signed in
+with a session made once through a one-time link (the sign-in test makes its own). A test fails
+on any uncaught script error or console error on its page (a broken CSP rule shows as one),
+except the browser's own "Failed to load resource" lines for the API's deliberate 4xx answers.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import zipfile
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+pytest.importorskip("playwright.sync_api", reason="the page tests need playwright (pip install -e .[dev])")
+CHROMIUM = shutil.which("chromium")
+if CHROMIUM is None:
+    pytest.skip("the page tests need Debian's chromium (apt-get install chromium); Playwright's own browsers are "
+                "not downloaded", allow_module_level=True)
+
+from PIL import Image  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from ganforge.studio.auth import owner_key, signin_token  # noqa: E402
+
+from .conftest import LiveServer, make_app  # noqa: E402
+
+JOB_TIMEOUT = 60_000  # ms; the jobs here take well under a second
+CARD_OR_ALERT = "n => document.querySelectorAll('article.job').length > n || !document.getElementById('alert').hidden"
+
+
+def signin_link(server) -> str:
+    store = server.app.state.store
+    return f"{server.url}/signin?token={signin_token(store, owner_key(store), 5)}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with LiveServer(make_app(tmp_path_factory.mktemp("studio"))) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def session_state(browser, server):
+    """Cookies of a session opened through a sign-in link, for the other tests' contexts."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(signin_link(server))
+    expect(page.get_by_role("radio", name="Generate", exact=True)).to_be_attached()
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+class Problems(list):
+    """Script errors and console errors of one page."""
+
+    def watch(self, page):
+        page.on("pageerror", lambda err: self.append(f"script error: {err}"))
+        page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith("Failed to load resource")
+                and self.append(f"console: {msg.text}"))
+        return page
+
+
+def open_page(browser, server, state, problems: Problems, width: int = 1280, height: int = 900):
+    context = browser.new_context(viewport={"width": width, "height": height}, storage_state=state,
+                                  accept_downloads=True)
+    page = problems.watch(context.new_page())
+    page.goto(f"{server.url}/")
+    expect(page.get_by_role("radio", name="Generate", exact=True)).to_be_attached()
+    return page
+
+
+@pytest.fixture
+def page(browser, server, session_state):
+    problems = Problems()
+    page = open_page(browser, server, session_state, problems)
+    yield page
+    page.context.close()
+    assert not problems, problems
+
+
+def pngs(folder, sizes):
+    paths = []
+    for i, (w, h) in enumerate(sizes):
+        path = folder / f"photo-{i}.png"
+        Image.new("RGB", (w, h), (40 + 70 * i, 120, 200 - 50 * i)).save(path)
+        paths.append(path)
+    return paths
+
+
+def choose(page, tool: str, model: str) -> None:
+    page.get_by_role("radio", name=tool, exact=True).check()
+    page.get_by_label("Model").select_option(model)
+
+
+def run(page):
+    """Click Run; the new job's card once it succeeded."""
+    before = page.locator("article.job").count()
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_function(CARD_OR_ALERT, arg=before, timeout=JOB_TIMEOUT)
+    assert page.locator("#alert").is_hidden(), page.locator("#alert-text").inner_text()
+    card = page.locator("article.job").first
+    expect(card.locator(".job-head .badge")).to_have_text("succeeded", timeout=JOB_TIMEOUT)
+    return card
+
+
+def loaded(images) -> list[dict]:
+    """Natural and rendered sizes (and image-rendering) of every image, once all have loaded."""
+    images.first.page.wait_for_function("() => [...document.images].every(i => i.complete)")
+    return images.evaluate_all("""els => els.map(e => {
+        const box = e.getBoundingClientRect();
+        return {natural: e.naturalWidth, shown: box.width, x: box.x, y: box.y,
+                rendering: getComputedStyle(e).imageRendering};
+    })""")
+
+
+def generate(page, seeds: str = "1,2"):
+    choose(page, "Generate", "fashion-cgan")
+    page.get_by_label("Seeds", exact=True).fill(seeds)
+    return run(page)
+
+
+def upscale(page, files):
+    choose(page, "Upscale", "photo-upscale-x2")
+    page.locator("#file-input").set_input_files([str(f) for f in files])
+    expect(page.locator(".thumb")).to_have_count(len(files))
+    return run(page)
+
+
+def test_sign_in_through_the_link_and_out(browser, server):
+    problems = Problems()
+    context = browser.new_context()
+    page = problems.watch(context.new_page())
+    page.goto(f"{server.url}/")
+    signed_out = page.get_by_role("heading", name="Sign in to the studio")
+    expect(signed_out).to_be_visible()
+    expect(page.locator("#signed-out")).to_contain_text("Open the sign-in link ganforge serve printed")
+    expect(page.locator("#studio")).to_be_hidden()
+
+    link = signin_link(server)
+    page.goto(link)
+    assert page.url == f"{server.url}/"
+    expect(page.locator("#who")).to_contain_text("Signed in as studio-owner")
+    expect(signed_out).to_be_hidden()
+    expect(page.get_by_role("button", name="Run", exact=True)).to_be_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(signed_out).to_be_visible()
+    page.reload()
+    expect(signed_out).to_be_visible()  # the session is gone, not just hidden
+    page.goto(link)
+    expect(page.get_by_role("heading", name="This sign-in link cannot be used")).to_be_visible()  # one use only
+    context.close()
+    assert not problems, problems
+
+
+def test_lists_tools_models_and_their_parameters(page):
+    tools = page.evaluate("() => fetch('/v1/tools').then(r => r.json())")
+    chips = page.locator("#tool-list input[type=radio]")
+    assert chips.evaluate_all("els => els.map(e => e.value)") == [t["name"] for t in tools]
+    for tool in tools:
+        expect(page.get_by_role("radio", name=tool["title"], exact=True)).to_be_attached()
+
+    page.get_by_role("radio", name="Generate", exact=True).check()
+    generate_tool = next(t for t in tools if t["name"] == "generate")
+    model_select = page.get_by_label("Model")
+    assert model_select.locator("option").all_inner_texts() == [m["name"] for m in generate_tool["models"]]
+    model_select.select_option("fashion-cgan")
+    cgan = next(m for m in generate_tool["models"] if m["name"] == "fashion-cgan")
+    expect(page.locator("#model-summary")).to_contain_text(cgan["summary"])
+    classes = page.get_by_label("Classes", exact=True)
+    options = classes.locator("option").evaluate_all("els => els.map(e => e.value)")
+    assert options == ["", "all", *cgan["details"]["classes"]]
+    expect(page.get_by_label("Seeds", exact=True)).to_have_value("0")  # the schema's default
+    expect(page.get_by_label("Count", exact=True)).to_have_attribute("max", "100")
+    model_select.select_option("fashion-dcgan")  # unconditional: no class to pick
+    expect(page.get_by_label("Classes", exact=True)).to_have_count(0)
+
+    page.get_by_role("radio", name="Upscale", exact=True).check()
+    expect(page.get_by_role("button", name="Drop images here or choose files")).to_be_visible()
+    expect(page.get_by_label("Precision", exact=True).locator("option")).to_have_count(3)
+    page.get_by_role("radio", name="Generate", exact=True).check()
+    expect(page.get_by_role("button", name="Drop images here or choose files")).to_be_hidden()
+
+
+def test_every_tool_runs_with_the_forms_defaults(page, tmp_path):
+    tools = page.evaluate("() => fetch('/v1/tools').then(r => r.json())")
+    page.locator("#file-input").set_input_files(str(pngs(tmp_path, [(24, 16)])[0]))  # kept across tools
+    expect(page.locator(".thumb")).to_have_count(1)
+    for tool in tools:
+        page.get_by_role("radio", name=tool["title"], exact=True).check()
+        card = run(page)
+        expect(card.locator("h3")).to_contain_text(tool["title"])
+        assert card.locator("img.result-img").count() >= 1
+
+
+def test_generate_from_the_page(page):
+    card = generate(page, "1-2")  # a range: seeds 1 and 2
+    expect(card.locator(".job-meta")).to_contain_text("seeds 1, 2")
+    expect(card.locator(".item-label")).to_have_text(["seed 1", "seed 2"])
+    images = loaded(card.locator("img.result-img"))
+    assert len(images) == 2
+    for img in images:
+        assert img["natural"] > 0
+        assert img["shown"] >= 2 * img["natural"]  # 32 px images: drawn larger
+        assert img["rendering"] == "pixelated"  # with crisp pixels
+    expect(card.get_by_role("link", name="Download seed 1")).to_have_attribute("href", re.compile(r"/results/0$"))
+    expect(card.get_by_role("button", name="Cancel")).to_be_hidden()
+    expect(card.locator(".job-progress progress")).to_have_js_property("value", 1)
+    expect(card.locator(".job-progress")).to_contain_text("2 of 2 done")
+    expect(page.locator("#usage")).to_contain_text("images today")
+
+
+def test_progress_falls_back_to_polling_when_the_event_stream_fails(page):
+    page.route("**/v1/jobs/*/events", lambda route: route.abort())
+    card = generate(page, "4")
+    expect(card.locator(".item-label")).to_have_text(["seed 4"])
+
+
+def test_cancel_a_running_job(page):
+    choose(page, "Generate", "fashion-cgan")
+    page.get_by_label("Seeds", exact=True).fill("0-63")
+    page.get_by_label("Count", exact=True).fill("100")
+    page.get_by_role("button", name="Run", exact=True).click()
+    card = page.locator("article.job").first
+    card.get_by_role("button", name="Cancel").click()
+    expect(card.locator(".job-head .badge")).to_have_text("cancelled", timeout=JOB_TIMEOUT)
+    expect(card.get_by_role("button", name="Cancel")).to_be_hidden()
+    expect(card.locator(".job-meta")).to_contain_text("seeds 0-63 · count 100")
+    assert card.locator("img.result-img").count() < 64
+
+
+def test_upscale_batch_side_by_side_and_zip(page, tmp_path):
+    files = pngs(tmp_path, [(24, 16), (20, 20), (16, 24)])
+    card = upscale(page, files)
+    items = card.locator("li.item")
+    expect(items).to_have_count(3)
+    expect(card.locator(".item-label")).to_have_text([f.name for f in files])
+    for i, (w, _) in enumerate([(24, 16), (20, 20), (16, 24)]):
+        inp, out = loaded(items.nth(i).locator("img"))
+        assert (inp["natural"], out["natural"]) == (w, 2 * w)  # input | result, the result x2
+        assert inp["x"] < out["x"] and abs(inp["y"] - out["y"]) < 1  # side by side
+    expect(card.get_by_role("link", name="Download photo-1.png")).to_be_visible()
+
+    with page.expect_download() as download:
+        card.get_by_role("link", name="Download all (zip)").click()
+    with zipfile.ZipFile(io.BytesIO(download.value.path().read_bytes())) as zf:
+        names = sorted(zf.namelist())
+        assert names[-1] == "job.json" and len(names) == 4
+        for name in names[:3]:
+            assert name.endswith(".png")
+            assert Image.open(io.BytesIO(zf.read(name))).size in {(48, 32), (40, 40), (32, 48)}
+
+
+def test_history_shows_jobs_and_opens_them(page, tmp_path):
+    generate(page, "7")
+    upscale(page, pngs(tmp_path, [(16, 16)]))
+    history = page.locator(".history-item")
+    expect(history.nth(0)).to_contain_text("Upscale")
+    expect(history.nth(0)).to_contain_text("photo-upscale-x2 · 1 item")
+    expect(history.nth(1)).to_contain_text("Generate")
+    expect(history.nth(1)).to_contain_text("fashion-cgan · 1 item")
+
+    page.reload()  # a fresh page: no results shown until a job is opened
+    expect(page.locator("article.job")).to_have_count(0)
+    page.locator(".history-item").nth(1).click()
+    card = page.locator("article.job").first
+    expect(card).to_contain_text("seeds 7")
+    expect(card).to_be_focused()
+    assert loaded(card.locator("img.result-img"))[0]["natural"] > 0
+
+
+def test_bad_upload_and_bad_parameters_show_the_error(page, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"this is not a PNG at all")
+    choose(page, "Upscale", "photo-upscale-x2")
+    page.locator("#file-input").set_input_files(str(bad))
+    alert = page.get_by_role("alert")
+    expect(alert).to_be_visible()
+    expect(alert).to_contain_text("bad.png: not an image")  # the API's message
+    expect(page.locator(".thumb")).to_have_count(0)
+    page.get_by_role("button", name="Dismiss").click()
+    expect(alert).to_be_hidden()
+
+    page.get_by_role("button", name="Run", exact=True).click()  # no images chosen
+    expect(alert).to_contain_text("choose at least one")
+
+    choose(page, "Generate", "fashion-cgan")
+    seeds = page.get_by_label("Seeds", exact=True)
+    seeds.fill("1,x")  # refused on the page
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(alert).to_contain_text('Seeds: "x" is not a whole number')
+    expect(seeds).to_have_attribute("aria-invalid", "true")
+    seeds.fill("3,3")  # refused by the API, which names the field
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(alert).to_contain_text("give each seed once")
+    expect(seeds).to_have_attribute("aria-invalid", "true")
+    expect(seeds).to_be_focused()
+    expect(page.locator("article.job")).to_have_count(0)
+
+
+def test_keyboard_only(page):
+    page.keyboard.press("Tab")
+    for _ in range(10):  # to the tool radios
+        if page.evaluate("document.activeElement.name") == "tool":
+            break
+        page.keyboard.press("Tab")
+    for _ in range(12):  # arrows pick a tool
+        if page.evaluate("document.activeElement.value") == "generate":
+            break
+        page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("radio", name="Generate", exact=True)).to_be_checked()
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "run":
+            break
+    run_button = page.get_by_role("button", name="Run", exact=True)
+    expect(run_button).to_be_focused()
+    outline = run_button.evaluate("e => getComputedStyle(e).outlineStyle + ' ' + getComputedStyle(e).outlineWidth")
+    assert outline.split()[0] != "none" and outline.split()[1] != "0px"  # focus is visible
+    page.keyboard.press("Enter")
+    card = page.locator("article.job").first
+    expect(card.locator(".job-head .badge")).to_have_text("succeeded", timeout=JOB_TIMEOUT)
+    expect(page.locator("#live")).to_contain_text("Generate succeeded")  # announced
+
+
+def test_narrow_window_is_one_column_without_horizontal_scroll(browser, server, session_state, tmp_path):
+    problems = Problems()
+    page = open_page(browser, server, session_state, problems, width=390, height=800)
+    generate(page, "1,2")
+    upscale(page, pngs(tmp_path, [(64, 48), (48, 64)]))
+    loaded(page.locator("img"))
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    form, results, history = (page.locator(s).bounding_box() for s in ("#new-job", "#results", "#history"))
+    assert form["x"] == results["x"] == history["x"]  # stacked
+    assert form["y"] < results["y"] < history["y"]
+    page.context.close()
+    assert not problems, problems

@@ -29,7 +29,9 @@ def make_app(data_dir: Path, **overrides):
 
 
 def key(app, name: str = "alice", **options) -> dict[str, str]:
-    """Authorization headers of a new key (``rate``, ``images_per_day``, ``admin``)."""
+    """Authorization headers of a new key (``rate``, ``images_per_day``, ``admin``). Tests poll
+    jobs many times a second, so the rate defaults to 100000/min (the product's is 60/min)."""
+    options.setdefault("rate", "100000/min")
     _, secret = create_key(app.state.store, name, **options)
     return {"Authorization": f"Bearer {secret}"}
 
@@ -38,7 +40,9 @@ def wait_for(client: TestClient, job_id: str, headers: dict, timeout: float = 60
     """Poll a job until it finishes; the job's JSON."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+        response = client.get(f"/v1/jobs/{job_id}", headers=headers)
+        assert response.status_code == 200, response.text
+        job = response.json()
         if job["status"] not in ("queued", "running"):
             return job
         time.sleep(0.05)

@@ -188,12 +188,19 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class _GenerationTool(ServiceTool):
+    one_class: ClassVar[bool] = False  # draws one class at a time (a walk, a mixing figure): never all or a list
+
     def accepts(self, model: ModelInfo) -> bool:
         return model.kind == "generation" and model.details.get("kind") == "image"
 
     def check(self, model: ModelInfo, params: StrictModel) -> None:
         classes = model.details.get("classes")
         chosen = getattr(params, "classes", None)
+        if self.one_class and classes and (chosen in (None, "all") or "," in chosen):
+            raise ParamsError("params.classes", f"{model.name} is class-conditional: {self.name} needs one class; "
+                                                f"{model.name} knows: {', '.join(classes)}")
+        if self.one_class and not classes and chosen is not None:
+            raise ParamsError("params.classes", f"{model.name} is not class-conditional; leave classes empty")
         if chosen in (None, "all"):
             return
         if not classes:
@@ -203,6 +210,10 @@ class _GenerationTool(ServiceTool):
         if bad:
             raise ParamsError("params.classes", f"unknown class '{bad[0]}'; {model.name} knows: {', '.join(classes)} "
                                                 "(or all)")
+        count = getattr(params, "count", None)
+        if count is not None and len(names) not in (1, count):
+            raise ParamsError("params.classes", f"{len(names)} classes for count {count}: give one class or one "
+                                                "per image")
 
 
 def _class_arg(value: str | None):
@@ -218,7 +229,7 @@ class GenerateParams(StrictModel):
     count: int = Field(default=16, ge=1, le=100, description="images per seed")
     classes: str | None = Field(default=None, description="'all' (a row per class), a class name or index, or a "
                                                           "comma-separated list; empty: all classes of a conditional model")
-    truncation: float = Field(default=1.0, ge=0.0, le=2.0, description="psi: below 1 trades variety for typical images")
+    truncation: float = Field(default=1.0, ge=0.0, le=1.0, description="psi: below 1 trades variety for typical images")
 
 
 @register_tool
@@ -251,7 +262,7 @@ class InterpolateParams(StrictModel):
     steps: int = Field(default=8, ge=0, le=30, description="frames between two keyframes")
     method: Literal["lerp", "slerp"] | None = Field(default=None, description="empty: the model's default")
     classes: str | None = Field(default=None, description="a class name or index for conditional models")
-    truncation: float = Field(default=1.0, ge=0.0, le=2.0)
+    truncation: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
 @register_tool
@@ -260,6 +271,7 @@ class Interpolate(_GenerationTool):
     title = "Latent walk"
     summary = "a smooth walk from seed to seed through the latent space, one row per pair of keyframes"
     Params = InterpolateParams
+    one_class = True
 
     def plan(self, params, n_inputs):
         if n_inputs:
@@ -284,7 +296,7 @@ class MixParams(StrictModel):
     layers: str | None = Field(default=None, pattern=r"^\d+(-\d+)?$",
                                description="style layers taken from the columns, 0-3 or 5; empty: coarse layers")
     classes: str | None = Field(default=None, description="a class name or index for conditional models")
-    truncation: float = Field(default=1.0, ge=0.0, le=2.0)
+    truncation: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
 @register_tool
@@ -293,6 +305,7 @@ class Mix(_GenerationTool):
     title = "Style mixing"
     summary = "StyleGAN's mixing figure: the rows' images with the columns' styles at chosen layers"
     Params = MixParams
+    one_class = True
 
     def accepts(self, model: ModelInfo) -> bool:
         return super().accepts(model) and model.details.get("family") == "stylegan"
@@ -365,7 +378,7 @@ def _register_photo_tools() -> None:
         tool = ENHANCE.get(name)
         fields = {k: _ENHANCE_FIELDS[k] for k in ("tile", "overlap", "precision", *tool.options)}
         params = create_model(f"{name.title()}Params", __base__=StrictModel, **fields)
-        cls = type(name.title(), (_PhotoTool,), {"name": name, "title": name.title(), "summary": tool.summary.format(scale="N"),
+        cls = type(name.title(), (_PhotoTool,), {"name": name, "title": name.title(), "summary": tool.summary.format(scale=" or ".join(map(str, tool.scales))),
                                                  "Params": params, "enhance_tool": name, "__module__": __name__})
         register_tool(cls)
 

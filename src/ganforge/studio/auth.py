@@ -26,6 +26,7 @@ from fastapi import Request
 
 from ..errors import GanforgeError
 from .errors import ApiError
+from .settings import MAX_IMAGES_PER_DAY, MAX_RATE
 from .store import Key, Store
 
 KEY_RE = re.compile(r"^gf_([0-9a-f]{8})_([A-Za-z0-9_-]{20,})$")
@@ -43,8 +44,9 @@ def digest(secret: str) -> str:
 def parse_rate(text: str) -> tuple[int, int]:
     """``"60/min"`` -> (60, 60): requests and window seconds (s, min, h, day)."""
     m = re.fullmatch(r"\s*(\d+)\s*/\s*([a-z]+)\s*", str(text))
-    if not m or m.group(2) not in UNITS or int(m.group(1)) < 1:
-        raise GanforgeError(f"rate '{text}': write REQUESTS/UNIT with UNIT one of s, min, h, day (for example 60/min)")
+    if not m or m.group(2) not in UNITS or not 1 <= int(m.group(1)) <= MAX_RATE:
+        raise GanforgeError(f"rate '{text}': write REQUESTS/UNIT with REQUESTS from 1 to {MAX_RATE} and UNIT one of s, "
+                            "min, h, day (for example 60/min)")
     return int(m.group(1)), UNITS[m.group(2)]
 
 
@@ -53,8 +55,8 @@ def create_key(store: Store, name: str, *, rate: str = "60/min", images_per_day:
     """A new key and its secret (shown once; only its hash is stored)."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
         raise GanforgeError(f"key name '{name}': use 1-64 letters, digits, '.', '_' or '-'")
-    if images_per_day is not None and images_per_day < 0:
-        raise GanforgeError(f"--images-per-day must be 0 or more, got {images_per_day}")
+    if images_per_day is not None and not 0 <= images_per_day <= MAX_IMAGES_PER_DAY:
+        raise GanforgeError(f"--images-per-day must be from 0 to {MAX_IMAGES_PER_DAY}, got {images_per_day}")
     count, seconds = parse_rate(rate)
     prefix = secrets.token_hex(4)
     secret = f"gf_{prefix}_{secrets.token_urlsafe(32)}"

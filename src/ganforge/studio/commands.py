@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from ..errors import GanforgeError
+from .settings import MAX_IMAGES_PER_DAY
 
 DATA_DIR_HELP = "the studio's folder: studio.sqlite3 (jobs, keys), uploads/ and results/"
 DEFAULT_DATA_DIR = Path(os.environ.get("GANFORGE_STUDIO_DIR", "studio-data"))
@@ -145,7 +146,7 @@ def keys() -> None:
 @click.argument("name")
 @click.option("--rate", default="60/min", show_default=True, metavar="N/UNIT",
               help="requests allowed per window: N/s, N/min, N/h or N/day (429 with Retry-After past it)")
-@click.option("--images-per-day", type=click.IntRange(min=0), default=None,
+@click.option("--images-per-day", type=click.IntRange(min=0, max=MAX_IMAGES_PER_DAY), default=None,
               help="images (job items) per UTC day; default unlimited")
 @click.option("--admin", is_flag=True, help="may manage keys through the API (/v1/keys) and see every job")
 @data_dir_option

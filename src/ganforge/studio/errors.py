@@ -56,6 +56,9 @@ def install(app) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, err: RequestValidationError):
         first = err.errors()[0] if err.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":  # its loc is a character position, not a field
+            detail = first.get("ctx", {}).get("error")
+            return error_response(422, "invalid", f"the body is not valid JSON{f' ({detail})' if detail else ''}")
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
         field = ".".join(loc) or None
         return error_response(422, "invalid", f"{field + ': ' if field else ''}{first.get('msg', 'invalid')}", field)
@@ -67,5 +70,18 @@ def install(app) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, err: StarletteHTTPException):
+        headers = getattr(err, "headers", None)
+        if err.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
         return error_response(err.status_code, STATUS_CODES.get(err.status_code, "error"), str(err.detail),
-                              headers=getattr(err, "headers", None))
+                              headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path answers, for a 405's ``Allow`` (Starlette's names only the
+    first route of the path, and GET /v1/jobs and POST /v1/jobs are two routes)."""
+    from starlette.routing import Match
+
+    methods = [m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+               if any(route.matches({**request.scope, "method": m})[0] == Match.FULL for route in request.app.routes)]
+    return ", ".join(methods)

@@ -86,6 +86,7 @@ def execute(spec: JobSpec, input_path: Callable[[str], Path], sink: Sink) -> str
     A bad input or a model error fails its item and the job goes on; cancellation stops at the
     next item or tile.
     """
+    from ..data.imageio import BadImageError
     from ..service.tools import TOOLS, Item, run_item
 
     try:
@@ -118,6 +119,9 @@ def execute(spec: JobSpec, input_path: Callable[[str], Path], sink: Sink) -> str
             data = png_bytes(photo)
         except Cancelled:
             raise
+        except BadImageError as err:  # its message starts with the server's path; the client knows the file's name
+            sink.item(idx, status="failed", error=f"{it.get('name') or it['label']}: {err.reason}")
+            continue
         except GanforgeError as err:
             sink.item(idx, status="failed", error=str(err))
             continue

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .settings import MAX_IMAGES_PER_DAY
+
 JobStatus = Literal["queued", "running", "succeeded", "partial", "failed", "cancelled"]
 ItemStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -47,7 +49,7 @@ class UploadsOut(BaseModel):
 
 
 class JobIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented: no "1" for 1, no 0 for false
 
     tool: str = Field(description="a tool name from GET /v1/tools", examples=["generate"])
     model: str = Field(description="one of the tool's models", examples=["fashion-cgan"])
@@ -127,11 +129,11 @@ class SessionOut(BaseModel):
 
 
 class KeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented: no "1" for 1, no 0 for false
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     rate: str = Field(default="60/min", description="requests per window: N/s, N/min, N/h or N/day")
-    images_per_day: int | None = Field(default=None, ge=0)
+    images_per_day: int | None = Field(default=None, ge=0, le=MAX_IMAGES_PER_DAY)
     admin: bool = False
 
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MiB = 2**20
+# Largest request rate and daily image limit of a key: beyond any use, within SQLite's integers.
+MAX_RATE = 10**9
+MAX_IMAGES_PER_DAY = 10**9
 
 
 @dataclass(frozen=True)

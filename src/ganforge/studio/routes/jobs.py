@@ -60,7 +60,7 @@ def _refuse(err: GanforgeError, field: str) -> ApiError:
     return ApiError(422, "invalid", f"{field}: {err}", field=field)
 
 
-@router.post("", status_code=202, response_model=JobOut, responses=responses(401, 403, 409, 422, 429))
+@router.post("", status_code=202, response_model=JobOut, responses=responses(400, 401, 403, 409, 422, 429))
 def create_job(body: JobIn, request: Request, response: Response, caller: Caller = Depends(authenticate),
                idempotency_key: str | None = Header(default=None, max_length=200,
                                                     description="a retried POST with the same key returns the same job")
@@ -115,8 +115,9 @@ def create_job(body: JobIn, request: Request, response: Response, caller: Caller
 
 @router.get("", response_model=JobList, responses=responses(401, 422, 429))
 def list_jobs(request: Request, caller: Caller = Depends(authenticate),
-              limit: int = Query(20, ge=1, le=200), before: int | None = Query(None, ge=1, description="next_before of "
-                                                                                                     "the previous page"),
+              limit: int = Query(20, ge=1, le=200),
+              before: int | None = Query(None, ge=1, le=2**63 - 1,  # SQLite's largest integer
+                                         description="next_before of the previous page"),
               status: JobStatus | None = None) -> JobList:
     """The caller's jobs, newest first (history)."""
     store: Store = request.app.state.store

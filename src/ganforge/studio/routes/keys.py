@@ -24,7 +24,7 @@ def list_keys(request: Request, caller: Caller = Depends(admin)) -> KeyList:
     return KeyList(keys=[KeyOut(**k.public()) for k in request.app.state.store.keys()])
 
 
-@router.post("", status_code=201, response_model=KeyCreated, responses=responses(401, 403, 409, 422, 429))
+@router.post("", status_code=201, response_model=KeyCreated, responses=responses(400, 401, 403, 409, 422, 429))
 def new_key(body: KeyIn, request: Request, caller: Caller = Depends(admin)) -> KeyCreated:
     """A new key; its secret is in this answer only."""
     store: Store = request.app.state.store

@@ -76,8 +76,11 @@ def _check_port(host: str, port: int) -> None:
 @click.option("--signin-minutes", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
               help="how long the printed sign-in link works (once)")
 @click.option("--secure-cookies", is_flag=True, help="mark the session cookie Secure (behind an HTTPS proxy)")
+@click.option("--stale-seconds", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              help="a running job whose worker sent no heartbeat for this long (a killed server or worker) is "
+                   "queued again; after 3 tries it fails with the reason")
 def serve(host: str, port: int, data_dir: Path, workers: int, queue: str, signin_minutes: float,
-          secure_cookies: bool) -> None:
+          secure_cookies: bool, stale_seconds: float) -> None:
     """Start the studio: the web page, the REST API (/v1, documented at /docs) and the job workers.
 
     Prints the address and a one-time sign-in link for the page. Jobs and keys live in
@@ -97,7 +100,7 @@ def serve(host: str, port: int, data_dir: Path, workers: int, queue: str, signin
 
     _check_port(host, port)
     settings = StudioSettings(data_dir=data_dir, queue=queue, workers=workers, secure_cookies=secure_cookies,
-                              signin_minutes=signin_minutes)
+                              signin_minutes=signin_minutes, stale_seconds=stale_seconds)
     base = _base_url(host, port)
     link = signin_link(data_dir, base, signin_minutes)
 

@@ -85,11 +85,13 @@ def create_job(body: JobIn, request: Request, response: Response, caller: Caller
     if len(plan) > settings.max_items_per_job:
         raise ApiError(422, "invalid", f"{len(plan)} items in one job; at most {settings.max_items_per_job}",
                        field="inputs" if tool.takes_images else "params.seeds")
+    names = []  # an image item is labelled with its upload's file name
     for i, upload_id in enumerate(body.inputs):
         row = store.upload(upload_id)
         if row is None or row["key_id"] != caller.key.id:
             raise ApiError(422, "invalid", f"inputs[{i}]: no upload '{upload_id}' of yours (POST /v1/uploads first)",
                            field=f"inputs[{i}]")
+        names.append(row["filename"])
     limit = caller.key.images_per_day
     if limit is not None:
         start = day_start()
@@ -99,7 +101,7 @@ def create_job(body: JobIn, request: Request, response: Response, caller: Caller
             raise ApiError(429, "rate_limited", f"this job has {len(plan)} images and key '{caller.key.name}' has "
                                                 f"{limit - used} of its {limit} images left today (resets at 00:00 UTC)",
                            headers={"Retry-After": str(wait)})
-    items = [{"label": it.label, "seed": it.seed,
+    items = [{"label": it.label if it.input is None else names[it.input], "seed": it.seed,
               "upload_id": body.inputs[it.input] if it.input is not None else None} for it in plan]
     clean = params.model_dump(mode="json")
     job_id, created = store.add_job(key_id=caller.key.id, tool=tool.name, model=body.model, params=clean,

@@ -1,7 +1,8 @@
 """Studio fixtures: an app on a temporary data dir, keys, a TestClient and a live server.
 
-``studio`` builds the application around a fresh data dir (``StudioSettings`` overrides as
-keyword arguments); ``key(studio, name, **options)`` makes an API key and returns its headers;
+``make_app`` builds the application around a data dir (``StudioSettings`` overrides as keyword
+arguments), the ``app`` / ``client`` fixtures give a fresh one and its TestClient;
+``key(app, name, **options)`` makes an API key and returns its headers; ``wait_for`` polls a job;
 ``live_server`` runs uvicorn in a thread on a free loopback port (for the browser and load tests).
 """
 
@@ -36,26 +37,36 @@ def key(app, name: str = "alice", **options) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def wait_for(client: TestClient, job_id: str, headers: dict, timeout: float = 60.0) -> dict:
-    """Poll a job until it finishes; the job's JSON."""
+def finished(job: dict) -> bool:
+    return job["status"] not in ("queued", "running")
+
+
+def wait_for(client: TestClient, job_id: str, headers: dict, timeout: float = 60.0, *, until=finished,
+             describe=lambda: "") -> dict:
+    """Poll a job until ``until(job)`` (default: it finished); the job's JSON. ``describe()`` adds
+    context (a worker's log) to the failure message."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         response = client.get(f"/v1/jobs/{job_id}", headers=headers)
         assert response.status_code == 200, response.text
         job = response.json()
-        if job["status"] not in ("queued", "running"):
+        if until(job):
             return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id}: condition not reached in {timeout} s (status {job['status']}){describe()}")
 
 
 @pytest.fixture
-def studio(tmp_path):
-    """A TestClient on a fresh studio (lifespan started: the local queue runs)."""
-    app = make_app(tmp_path / "studio")
-    with TestClient(app) as client:
-        client.app_state = app.state
-        yield client
+def app(tmp_path):
+    """A studio application on a fresh data dir (not started: use ``client``)."""
+    return make_app(tmp_path / "studio")
+
+
+@pytest.fixture
+def client(app):
+    """A TestClient on ``app``, its lifespan (and local queue) running."""
+    with TestClient(app) as c:
+        yield c
 
 
 def free_port() -> int:

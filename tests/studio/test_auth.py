@@ -40,17 +40,6 @@ def call(client: TestClient, method: str, url: str, headers: dict | None = None,
     return client.request(method, url, headers=headers or {}, **kw)
 
 
-@pytest.fixture
-def app(tmp_path):
-    return make_app(tmp_path / "studio")
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        yield c
-
-
 def test_every_v1_route_needs_a_valid_live_key(app, client):
     operations = v1_operations(app)
     assert ("POST", "/v1/jobs") in operations and ("GET", "/v1/keys") in operations

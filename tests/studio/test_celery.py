@@ -112,13 +112,7 @@ def submit(client: TestClient, headers: dict, request: dict, inputs: list[str] =
 
 
 def poll(client: TestClient, job_id: str, headers: dict, until, timeout: float = 60.0, worker: Worker | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
-        if until(job):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached the state: {job}\n{worker.tail() if worker else ''}")
+    return wait_for(client, job_id, headers, timeout, until=until, describe=lambda: "\n" + worker.tail() if worker else "")
 
 
 def pixels(client: TestClient, headers: dict, job: dict) -> list[np.ndarray]:

@@ -51,27 +51,6 @@ def submit(client: TestClient, headers: dict, body: dict, **kw) -> dict:
     return r.json()
 
 
-def wait_until(client, job_id, headers, ready, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
-        if ready(job):
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id}: condition not reached in {timeout} s ({job['status']})")
-
-
-@pytest.fixture
-def app(tmp_path):
-    return make_app(tmp_path / "studio")
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app) as c:
-        yield c
-
-
 @pytest.fixture
 def alice(app):
     return key(app, "alice")
@@ -203,7 +182,7 @@ def test_cancel_queued_and_running_jobs(app, client, alice):
     photo = upload(client, alice, ("big.png", png_bytes(400, 400)))[0]
     slow = submit(client, alice, {"tool": "upscale", "model": "photo-upscale-x2", "params": {"tile": 32},
                                   "inputs": [photo["id"]]})
-    wait_until(client, slow["id"], alice, lambda j: j["items"][0]["progress"]["done"] > 0)
+    wait_for(client, slow["id"], alice, until=lambda j: j["items"][0]["progress"]["done"] > 0)
     queued = submit(client, alice, GENERATE)  # the one worker is busy
     assert client.get(f"/v1/jobs/{queued['id']}", headers=alice).json()["status"] == "queued"
 

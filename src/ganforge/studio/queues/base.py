@@ -2,31 +2,57 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ...errors import GanforgeError
 from ..runner import JobSpec
 from ..store import Store
 
 
+def heartbeat_interval(stale_seconds: float) -> float:
+    """Seconds between heartbeats: several per ``stale_seconds``."""
+    return max(0.2, min(5.0, stale_seconds / 4))
+
+
 class JobQueue(ABC):
-    """Runs the store's queued jobs. The server calls ``start`` once, ``notify`` after queueing a
-    job (a hint: workers also poll), ``cancel`` after a cancel request and ``stop`` at shutdown."""
+    """Runs the store's queued jobs with background threads of this process (workers, or a
+    dispatcher and a collector). The server calls ``start`` once, ``notify`` after queueing a job
+    (a hint: threads also poll), ``cancel`` after a cancel request and ``stop`` at shutdown.
+    Subclasses name their threads in ``threads()``; each loop ends when ``_stop`` is set."""
 
     def __init__(self, store: Store, *, stale_seconds: float = 30.0) -> None:
         self.store = store
         self.stale_seconds = stale_seconds  # a running job without a heartbeat this long is re-queued
+        self._wake = threading.Event()  # set by notify: a job may be waiting
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
 
     @abstractmethod
-    def start(self) -> None: ...
+    def threads(self) -> list[tuple[str, Callable[[], None]]]:
+        """(name, loop) of each background thread."""
 
-    @abstractmethod
-    def stop(self) -> None: ...
+    def start(self) -> None:
+        self._stop.clear()
+        self._threads = [threading.Thread(target=loop, name=name, daemon=True) for name, loop in self.threads()]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout)
+        self.close()
+
+    def close(self) -> None:
+        """Release connections after the threads stopped."""
 
     def notify(self) -> None:
         """A job was queued."""
+        self._wake.set()
 
     def cancel(self, job_id: str) -> None:
         """The store marked ``job_id`` for cancellation; tell its worker if it cannot see the store."""

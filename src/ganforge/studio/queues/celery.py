@@ -55,13 +55,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import GanforgeError
 from ..runner import Cancelled, JobSpec, execute
 from ..store import Store
-from .base import JobQueue, StoreSink, job_spec
+from .base import JobQueue, StoreSink, heartbeat_interval, job_spec
 
 log = logging.getLogger("ganforge.studio")
 
@@ -163,11 +163,6 @@ def make_celery(url: str):
     return app
 
 
-def heartbeat_interval(stale_seconds: float) -> float:
-    """Seconds between heartbeats: several per ``stale_seconds``."""
-    return max(0.2, min(5.0, stale_seconds / 4))
-
-
 def namespace(store: Store) -> str:
     """This studio's Redis namespace: a random id kept in its data dir (stable across restarts)."""
     from ...fileio import atomic_write_bytes
@@ -204,27 +199,13 @@ class CeleryQueue(JobQueue):
         self.redis = connect(url)
         self.keys = Keys(namespace(store))
         self.celery = make_celery(url)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._threads = [threading.Thread(target=self._dispatch_loop, name="ganforge-dispatch", daemon=True),
-                         threading.Thread(target=self._collect_loop, name="ganforge-collect", daemon=True)]
-        for t in self._threads:
-            t.start()
+    def threads(self) -> list[tuple[str, Callable[[], None]]]:
+        return [("ganforge-dispatch", self._dispatch_loop), ("ganforge-collect", self._collect_loop)]
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        for t in self._threads:
-            t.join(timeout)
+    def close(self) -> None:
         self.celery.close()
         self.redis.close()
-
-    def notify(self) -> None:
-        self._wake.set()
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "celery", "broker": safe_url(self.url)}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 
 from ...errors import GanforgeError
 from ..runner import Cancelled, execute
 from ..store import Store, new_id
-from .base import JobQueue, StoreSink, input_path, job_spec
+from .base import JobQueue, StoreSink, heartbeat_interval, input_path, job_spec
 
 log = logging.getLogger("ganforge.studio")
 
@@ -24,35 +25,17 @@ class LocalQueue(JobQueue):
             raise GanforgeError(f"--workers must be at least 1, got {workers}")
         self.workers, self.poll = workers, poll
         self.id = new_id()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._running: set[str] = set()
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._threads = [threading.Thread(target=self._work, name=f"ganforge-worker-{i}", daemon=True)
-                         for i in range(self.workers)]
-        self._threads.append(threading.Thread(target=self._beat, name="ganforge-heartbeat", daemon=True))
-        for t in self._threads:
-            t.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        for t in self._threads:
-            t.join(timeout)
-
-    def notify(self) -> None:
-        self._wake.set()
+    def threads(self) -> list[tuple[str, Callable[[], None]]]:
+        return [(f"ganforge-worker-{i}", self._work) for i in range(self.workers)] + [("ganforge-heartbeat", self._beat)]
 
     def describe(self) -> dict:
         return {"kind": "local", "workers": self.workers}
 
     def _beat(self) -> None:
-        interval = max(0.2, min(5.0, self.stale_seconds / 4))
-        while not self._stop.wait(interval):
+        while not self._stop.wait(heartbeat_interval(self.stale_seconds)):
             try:
                 with self._lock:
                     running = list(self._running)

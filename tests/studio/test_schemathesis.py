@@ -34,11 +34,8 @@ class IdleQueue(JobQueue):
     """Queues jobs and never runs them: the contract is under test here, not the workers (and
     schemathesis keeps an application's lifespan running until the process exits)."""
 
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
+    def threads(self) -> list:
+        return []  # no worker: jobs stay queued
 
 
 DATA_DIR = Path(tempfile.mkdtemp(prefix="ganforge-schemathesis-"))

@@ -63,6 +63,7 @@ def create_app(settings: StudioSettings | None = None, *, queue: JobQueue | None
             queue.stop()
 
     app = FastAPI(title="ganforge studio", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   openapi_tags=[{"name": n} for n in ("tools", "uploads", "jobs", "usage", "keys (admin)", "session",
                                                       "health")])
     app.state.settings, app.state.store, app.state.queue = settings, store, queue
@@ -85,7 +86,7 @@ def create_app(settings: StudioSettings | None = None, *, queue: JobQueue | None
         response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
-        if not request.url.path.startswith(("/docs", "/redoc")):
+        if not request.url.path.startswith("/docs"):  # Swagger UI starts with an inline script
             response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
         return response
 
@@ -99,4 +100,23 @@ def create_app(settings: StudioSettings | None = None, *, queue: JobQueue | None
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_docs(app)
     return app
+
+
+def add_docs(app: FastAPI) -> None:
+    """The OpenAPI page at /docs with Swagger UI 5's files served from here (the swagger-ui-py
+    package ships them), since the studio may run with no internet; FastAPI's default page loads
+    them from a CDN."""
+    import swagger_ui
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    assets = Path(swagger_ui.__file__).with_name("static")
+    app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title}: API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")

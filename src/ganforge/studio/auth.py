@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..errors import GanforgeError
 from .errors import ApiError
@@ -116,7 +117,13 @@ class Caller:
     csrf: str | None = None
 
 
-def authenticate(request: Request) -> Caller:
+# Declares the scheme in the OpenAPI document (the /docs page's Authorize button); the header is
+# checked by _identify, which also accepts the page's session cookie.
+BEARER = HTTPBearer(auto_error=False, scheme_name="API key",
+                    description="a key from `ganforge keys create NAME`: Authorization: Bearer gf_...")
+
+
+def authenticate(request: Request, _declared: HTTPAuthorizationCredentials | None = Security(BEARER)) -> Caller:
     """The caller of a /v1 request, its request counted against the key's rate (401 / 403 / 429)."""
     store: Store = request.app.state.store
     caller = _identify(request, store)

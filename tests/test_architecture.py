@@ -97,6 +97,17 @@ def test_imports_run_one_way_and_config_has_no_cycle_with_the_registries():
     _assert_never_imports(_files("tasks", "pipelines", "checkpoint", "augment"), ("ganforge.training",
                                                                                   "ganforge.service", "ganforge.cli"))
     _assert_never_imports(_files("training"), ("ganforge.service", "ganforge.cli"))
+    # The library never reaches up into a front end: the studio calls the service, not the reverse.
+    _assert_never_imports([p for p in SRC.rglob("*.py") if "studio" not in p.relative_to(SRC).parts
+                           and p.name != "cli.py"], ("ganforge.studio", "ganforge.cli"))
+
+
+def test_the_cli_and_the_library_load_without_the_studio_packages():
+    """`ganforge --help` and `import ganforge` import no web or queue package (they need not be installed)."""
+    result = _run("import sys, ganforge, ganforge.cli, ganforge.service.tools; "
+                  "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+                  "('fastapi', 'starlette', 'uvicorn', 'celery', 'redis', 'kombu')); assert not heavy, heavy")
+    assert result.returncode == 0, result.stderr
 
 
 def test_the_import_check_can_fail(tmp_path):

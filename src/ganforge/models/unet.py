@@ -163,11 +163,15 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tupl
     """
     height, width = x.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h == 0 and pad_w == 0:
+    # Under ONNX export the sizes are symbolic and Python branches are fixed at trace time: pad
+    # always (a zero pad is a no-op) and by reflection, so one graph fits every size reflection
+    # can pad (at least ``multiple`` pixels; pipelines/onnx.py checks a size that needs padding).
+    exporting = torch.onnx.is_in_onnx_export()
+    if pad_h == 0 and pad_w == 0 and not exporting:
         return x, (0, 0)
     top, left = pad_h // 2, pad_w // 2
     bottom, right = pad_h - top, pad_w - left
-    mode = "reflect" if max(top, bottom) < height and max(left, right) < width else "replicate"
+    mode = "reflect" if exporting or (max(top, bottom) < height and max(left, right) < width) else "replicate"
     return F.pad(x, (left, right, top, bottom), mode=mode), (top, left)
 
 

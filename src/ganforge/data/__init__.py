@@ -174,7 +174,7 @@ def build_dataset(cfg: "DataConfig") -> "Dataset | PairedDataset":
     return ds
 
 
-from . import fashion, folder, paired, photos, stacked, toy, unpaired  # noqa: E402,F401  (registers the built-in data sets)
+from . import fashion, folder, paired, photos, stacked, styles, toy, unpaired  # noqa: E402,F401  (registers the built-in data sets)
 from .fashion import FASHION_CLASSES  # noqa: E402
 
 __all__ = ["DATASETS", "Dataset", "DatasetSpec", "PairedDataset", "UnpairedDataset", "FASHION_CLASSES", "build_dataset", "register_dataset"]

@@ -118,3 +118,30 @@ def test_make_style_data_installs_every_package_the_styles_read():
     makefile = (Path(__file__).parents[2] / "Makefile").read_text()
     line = makefile.split("STYLE_PACKAGES :=", 1)[1].split("\nstyle-data:", 1)[0]
     assert set(line.replace("\\", " ").split()) == set(styles.WESNOTH_STORY) | {"openclipart-png"}
+
+
+def test_unpaired_folder_reads_both_sides_and_split_folders(tmp_path, save_image):
+    for i in range(3):
+        save_image(tmp_path / "flat" / "A" / f"photo{i}.jpg", size=(30, 20), seed=i)
+    for i in range(2):
+        save_image(tmp_path / "flat" / "B" / "sub" / f"art{i}.png", size=(20, 25), seed=10 + i)
+    ds = build_dataset(config("unpaired-folder", path=str(tmp_path / "flat")))
+    assert ds.a.shape == (6, 3, 8, 8) and ds.b.shape == (4, 3, 8, 8) and len(ds) == 6
+    for split in ("train", "test"):
+        save_image(tmp_path / "split" / split / "A" / "x.png", size=(16, 16), seed=20)
+        save_image(tmp_path / "split" / split / "B" / "y.png", size=(16, 16), seed=21 if split == "train" else 22)
+    train = build_dataset(config("unpaired-folder", path=str(tmp_path / "split")))
+    test = build_dataset(config("unpaired-folder", path=str(tmp_path / "split"), split="test"))
+    assert not torch.equal(train.b, test.b)
+
+
+def test_unpaired_folder_errors_are_one_line(tmp_path, save_image):
+    with pytest.raises(GanforgeError, match="needs data.path=DIR"):
+        build_dataset(config("unpaired-folder"))
+    save_image(tmp_path / "A" / "x.png", size=(16, 16))
+    with pytest.raises(GanforgeError) as caught:
+        build_dataset(config("unpaired-folder", path=str(tmp_path)))
+    assert "B' does not exist" in str(caught.value) and "A/ and B/" in str(caught.value)
+    (tmp_path / "B").mkdir()
+    with pytest.raises(GanforgeError, match="has no image files"):
+        build_dataset(config("unpaired-folder", path=str(tmp_path)))

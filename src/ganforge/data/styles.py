@@ -27,6 +27,9 @@ Where the art comes from (``make style-data`` installs the packages):
   game's map), title cards and logos (:data:`WESNOTH_EXCLUDED`), a lower-resolution copy of a
   Heir to the Throne painting in Delfador's Memoirs, and the ``characters/``, ``portraits/``
   and ``l10n/`` subfolders (cut-outs with transparency, translated title cards).
+* ``unpaired-folder``: the user's own two sets, ``data.path`` with ``A/`` (e.g. photos) and ``B/``
+  (e.g. paintings) subfolders, or per split ``train/A``, ``train/B``, ``test/A``, ``test/B``
+  (CycleGAN's ``trainA`` layout with a slash); images are cut at the paintings' scale (4).
 * ``style-cartoon``: public-domain clip art from ``openclipart-png`` (154 MB installed, 8,121
   PNGs), the drawing categories of :data:`CARTOON_CATEGORIES` (about 2,400 files); icons,
   shapes, signs, maps and patterns are left out. Transparency becomes white.
@@ -40,9 +43,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from ..errors import GanforgeError
 from . import UnpairedDataset, register_dataset
 from . import photos
-from .folder import _images_under
+from .folder import _images_under, data_folder
 from .photos import PhotoSource, build_crops, is_test_photo
 
 if TYPE_CHECKING:
@@ -149,3 +153,28 @@ def build_style_painting(cfg: "DataConfig") -> UnpairedDataset:
                   about="photos (A) and public-domain clip art from openclipart-png (B)")
 def build_style_cartoon(cfg: "DataConfig") -> UnpairedDataset:
     return build_style(STYLES["style-cartoon"], cfg)
+
+
+FOLDER_SCALE = 4  # unpaired-folder: short side of at most 4 crops, as for paintings
+
+
+@register_dataset("unpaired-folder", batch="unpaired", splits=("train", "test"),
+                  about="two folders of the user's images, DIR/A and DIR/B, not paired")
+def build_unpaired_folder(cfg: "DataConfig") -> UnpairedDataset:
+    """Random crops of every image under ``data.path``/A and /B (or ``data.path``/<split>/A and /B)."""
+    layout = "A/ and B/ subfolders of images (or train/A, train/B, test/A, test/B)"
+    root = data_folder(cfg, "unpaired-folder", missing=f" (a folder with {layout})", needs=layout)
+    if (root / cfg.split / "A").is_dir():
+        root = root / cfg.split
+    built = {}
+    for key in ("A", "B"):
+        folder = root / key
+        files = _images_under(folder) if folder.is_dir() else []
+        if not files:
+            what = "has no image files" if folder.is_dir() else "does not exist"
+            raise GanforgeError(f"'{folder}' {what}; dataset=unpaired-folder needs {layout}")
+        sources = [PhotoSource(f"{key}/{p.relative_to(folder).as_posix()}", "", path=p) for p in files]
+        built[key] = build_crops("unpaired-folder", _subset(sources, cfg), cfg, desc=f"decoding {key}/ ({cfg.split})",
+                                 max_short_side=FOLDER_SCALE * cfg.resolution)
+    return UnpairedDataset(name="unpaired-folder", a=built["A"].data, b=built["B"].data,
+                           skipped=built["A"].skipped + built["B"].skipped)

@@ -21,7 +21,7 @@ from ganforge.pipelines import GeneratorPipeline, ImageToImagePipeline
 from ganforge.pipelines.onnx import (PARITY_TOL, OnnxNetwork, cached_export, export_onnx, fingerprint)
 from ganforge.tasks import TASKS
 
-from ..builders import tiny_enhance_model, tiny_model_config, tiny_paired_config
+from ..builders import tiny_enhance_model, tiny_model_config, tiny_paired_config, tiny_unpaired_config
 from ..test_cli import assert_one_line_error, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -37,10 +37,15 @@ def generator_pipeline(family: str, conditional: bool, seed: int = 0) -> Generat
                              source=f"tiny-{family}")
 
 
-def paired_pipeline() -> ImageToImagePipeline:
-    cfg = tiny_paired_config({"model.g.in_channels": 1, "model.g.out_channels": 3, "model.d.in_channels": 4})
+def paired_pipeline(task: str = "paired") -> ImageToImagePipeline:
+    """A tiny image-to-image model of ``task``: paired (U-Net, grey -> RGB) or unpaired (ResNet
+    generator of a style model, RGB -> RGB), channels filled in as its resolve_config would."""
+    if task == "paired":
+        cfg = tiny_paired_config({"model.g.in_channels": 1, "model.g.out_channels": 3, "model.d.in_channels": 4})
+    else:
+        cfg = tiny_unpaired_config({"model.g.in_channels": 3, "model.g.out_channels": 3, "model.d.in_channels": 3})
     torch.manual_seed(0)
-    return ImageToImagePipeline(TASKS.get("paired").build_export(cfg), cfg, source="tiny-paired")
+    return ImageToImagePipeline(TASKS.get(task).build_export(cfg), cfg, source=f"tiny-{task}")
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +112,15 @@ def test_generators_export_with_parity(family, conditional, tmp_path):
     assert torch.allclose(OnnxNetwork(result.path)(z, labels), want, atol=PARITY_TOL, rtol=0)
 
 
-def test_image_to_image_export_with_parity(tmp_path):
-    result = export_onnx(paired_pipeline(), tmp_path / "p.onnx")
+@pytest.mark.parametrize("task", ["paired", "unpaired"])
+def test_image_to_image_export_with_parity(task, tmp_path):
+    pipe = paired_pipeline(task)
+    result = export_onnx(pipe, tmp_path / "p.onnx")
     assert result.max_diff <= PARITY_TOL and props(result.path)["ganforge_pipeline"] == "image-to-image"
+    x = torch.rand(1, pipe.in_channels, 37, 23).mul(2).sub(1)  # odd: both generators pad inside the graph
+    with torch.no_grad():
+        want = pipe.network(x)
+    assert torch.allclose(OnnxNetwork(result.path)(x), want, atol=PARITY_TOL, rtol=0)
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ STUDIO_DIR ?= studio-data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup data test-packages photo-data photo-models run train-demo test test-fast bench clean
+.PHONY: setup data test-packages photo-data style-data photo-models run train-demo test test-fast bench clean
 
 setup: data $(STAMP)
 
@@ -34,6 +34,18 @@ photo-data:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# The style models' art (data/styles.py): Wesnoth's story paintings (the data package and the campaigns
+# with story art; the campaigns pull in wesnoth-1.16-core) and openclipart-png (154 MB installed).
+# Installed only when missing; the photo side is `make photo-data`. Tests do not need them.
+STYLE_PACKAGES := wesnoth-1.16-data wesnoth-1.16-did wesnoth-1.16-httt wesnoth-1.16-l wesnoth-1.16-trow \
+	wesnoth-1.16-tsg wesnoth-1.16-ttb openclipart-png
+style-data: photo-data
+	@missing=""; for p in $(STYLE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing style data:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 # Train the six bundled photo models from configs/photo-*.yaml into src/ganforge/pretrained/.
 photo-models: setup photo-data
 	bench/train_photo_models.sh
@@ -43,7 +55,7 @@ photo-models: setup photo-data
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,tensorboard,studio]'
+	$(PY) -m pip install -q -e '.[dev,tensorboard,studio,onnx]'
 	@touch $(STAMP)
 
 # The main job: the studio with the bundled models; it prints the address and a one-time sign-in link.

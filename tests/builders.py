@@ -47,6 +47,22 @@ def tiny_paired_config(overrides: dict[str, Any] | None = None):
     return build_config(apply_overrides(raw, overrides or {}))
 
 
+def tiny_unpaired_config(overrides: dict[str, Any] | None = None):
+    """An unpaired (CycleGAN) run: small ResNet generators and PatchGANs on 256 + 256 shapes-unpaired
+    images at 16 px, 24 steps."""
+    raw = {
+        "task": "unpaired",
+        "name": "tiny-unpaired",
+        "data": {"dataset": "shapes-unpaired", "resolution": 16, "channels": 3, "limit": 256},
+        "model": {"g": {"width": 8, "blocks": 2}, "d": {"width": 8, "layers": 2}},
+        "train": {"batch_size": 8, "kimg": 0.192, "log_every": 6, "sample_every_kimg": 0.096, "g_lr": 0.002,
+                  "d_lr": 0.0002, "betas": [0.5, 0.999], "snapshot_every_kimg": 0.096, "keep_checkpoints": 2,
+                  "ema_halflife_kimg": 0.05},
+        "health": {"probe_every_kimg": 0},
+    }
+    return build_config(apply_overrides(raw, overrides or {}))
+
+
 def tiny_model_config(family: str, *, conditional: bool = False, channels: int = 1, resolution: int = 32,
                       data: str = "fashion-mnist", **model: Any):
     """The resolved config of one tiny network of ``family`` (output shape and classes filled in,

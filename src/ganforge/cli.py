@@ -1,4 +1,4 @@
-"""The ``ganforge`` command line: train, generate, apply, eval, export, info, train-classifier,
+"""The ``ganforge`` command line: train, generate, apply, eval, export, export-onnx, info, train-classifier,
 interpolate, mix, project; the studio's serve, worker and keys (``studio/commands.py``).
 
 A user mistake prints one line (``error: ...``) and exits with status 2; an interrupted
@@ -110,6 +110,27 @@ def export(run_dir: Path, out_dir: Path) -> None:
     click.echo(f"exported {run_dir} -> {out_dir}", err=True)
 
 
+@cli.command("export-onnx")
+@click.argument("model")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+def export_onnx_cmd(model: str, out: Path) -> None:
+    """Export MODEL's network (a bundled name, exported folder or run folder) as an ONNX file OUT.
+
+    \b
+    Dynamic batch (and height and width for image inputs), opset 17, and metadata (model,
+    pipeline, tool, scale, value range) in the file. Before OUT is written, onnxruntime runs it
+    against torch on two input sizes; a difference above 1e-3 fails the export. Example:
+      ganforge export-onnx photo-upscale-x4 upscale-x4.onnx
+      ganforge apply photo-upscale-x4 photo.jpg --out big.png --runtime onnx --onnx upscale-x4.onnx
+    """
+    from .service import export_onnx
+
+    result = export_onnx(model, out)
+    checks = ", ".join(f"{name} {diff:.2g}" for name, diff in result.parity.items())
+    click.echo(f"wrote {result.path} (opset {result.opset}, inputs {', '.join(result.inputs)}) in {result.seconds:.1f} s; "
+               f"max |onnxruntime - torch|: {checks}", err=True)
+
+
 @cli.command()
 @click.argument("model")
 @click.option("--json", "as_json", is_flag=True, help="print the description as JSON")
@@ -171,9 +192,16 @@ def info(model: str, as_json: bool) -> None:
               help="photo models: auto picks bf16 with channels-last on CPUs with AMX (and CUDA), fp32 elsewhere")
 @click.option("--skip-existing", is_flag=True, help="leave outputs that already exist alone (resume a batch)")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--runtime", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="what runs the network: torch, or onnxruntime (CPU, fp32) on the model's ONNX export, in the "
+                   "same tiles")
+@click.option("--onnx", "onnx_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="with --runtime onnx: the file from `ganforge export-onnx` (default: export once into "
+                   "~/.cache/ganforge/onnx, or $GANFORGE_CACHE/onnx, and reuse it)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def apply(model: str, inputs: tuple[Path, ...], out: Path, tile: str, overlap: int | None, noise_level: float | None,
-          scale: str | None, fmt: str | None, precision: str, skip_existing: bool, device: str, quiet: bool) -> None:
+          scale: str | None, fmt: str | None, precision: str, skip_existing: bool, device: str, runtime: str,
+          onnx_file: Path | None, quiet: bool) -> None:
     """Run MODEL on INPUT files or folders: a photo model (photo-upscale-x2, photo-upscale-x4,
     photo-upscale-x4-gan, photo-denoise, photo-restore, photo-colorize) or an image-to-image
     model (task: paired).
@@ -224,7 +252,8 @@ def apply(model: str, inputs: tuple[Path, ...], out: Path, tile: str, overlap: i
     try:
         result = apply_model(model, list(inputs), out=out, device=device, tile=tile_px, overlap=overlap,
                              precision=precision, noise_level=noise_level, scale=int(scale) if scale else None,
-                             fmt=fmt, skip_existing=skip_existing, progress=progress)
+                             fmt=fmt, skip_existing=skip_existing, runtime=runtime, onnx=onnx_file,
+                             progress=progress)
     finally:
         if bar is not None:
             bar.close()

@@ -18,6 +18,7 @@ from torch.nn.utils.parametrize import is_parametrized
 from ganforge.errors import GanforgeError
 from ganforge.models import BACKBONES
 from ganforge.models.patchgan import PatchDiscriminator, PatchGANConfig, receptive_field
+from ganforge.models.resnet_gen import ResnetGenerator, ResnetGeneratorConfig
 from ganforge.models.unet import UNetConfig, UNetGenerator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -30,6 +31,7 @@ TINY: dict[str, tuple[dict[str, Any], tuple[int, int, int]]] = {
     "unet": ({**TINY_UNET, "in_channels": 3, "out_channels": 3}, (3, 20, 13)),
     "patchgan": ({**TINY_PATCH, "in_channels": 6}, (6, 24, 28)),
     "srnet": ({"width": 8, "depth": 2, "in_channels": 3, "out_channels": 3, "unshuffle": 2}, (3, 12, 16)),
+    "resnet": ({"width": 4, "blocks": 1, "in_channels": 3, "out_channels": 3}, (3, 13, 18)),
 }
 
 
@@ -221,7 +223,8 @@ def test_patchgan_spectral_norm_on_every_conv():
 # --- every backbone -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("cls", "config"), [(UNetGenerator, UNetConfig), (PatchDiscriminator, PatchGANConfig)])
+@pytest.mark.parametrize(("cls", "config"), [(UNetGenerator, UNetConfig), (PatchDiscriminator, PatchGANConfig),
+                                             (ResnetGenerator, ResnetGeneratorConfig)])
 def test_keyword_only_and_config_matches_constructor(cls, config):
     with pytest.raises(TypeError):
         cls(3)

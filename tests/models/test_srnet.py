@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from ganforge.checkpoint import load_into, save_weights
 from ganforge.errors import GanforgeError
 from ganforge.models import BACKBONES
-from ganforge.models.srnet import SRNet, SRNetConfig
+from ganforge.models.srnet import SRNet, SRNetConfig, bicubic_as_conv
 from ganforge.tasks import build_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -226,3 +226,13 @@ def test_deterministic_and_batch_independent():
         assert torch.equal(build(seed=0, scale=2)(x), out)
         assert (net(x[1:2]) - out[1:2]).abs().max() < 1e-5
         assert not torch.equal(build(seed=1, scale=2)(x), out)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+@pytest.mark.parametrize("size", [(1, 3), (7, 5), (32, 17)])
+def test_bicubic_as_conv_equals_torch_bicubic(scale, size):
+    """The ONNX export's bicubic (edge pad, per-phase 5x5 depthwise conv, pixel shuffle) is
+    torch's align_corners=False bicubic up to float rounding, borders and 1-pixel inputs included."""
+    x = torch.rand(2, 3, *size, generator=torch.Generator().manual_seed(scale)).mul(2).sub(1)
+    want = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    assert (bicubic_as_conv(x, scale) - want).abs().max() < 1e-6

@@ -53,6 +53,10 @@ class Dataset:
         key when unlabelled)."""
         return {"real": self.data} if self.labels is None else {"real": self.data, "labels": self.labels}
 
+    def field_groups(self) -> list[tuple[str, ...]] | None:
+        """Fields the loader orders independently (see :class:`~.loader.InMemoryLoader`); None: all together."""
+        return None
+
     def truncate(self, limit: int) -> None:
         self.data = self.data[:limit].contiguous()
         self.labels = None if self.labels is None else self.labels[:limit].contiguous()
@@ -81,17 +85,56 @@ class PairedDataset:
     def fields(self) -> dict[str, torch.Tensor]:
         return {"source": self.source, "target": self.target}
 
+    def field_groups(self) -> list[tuple[str, ...]] | None:
+        return None  # a pair is sliced together
+
     def truncate(self, limit: int) -> None:
         self.source, self.target = self.source[:limit].contiguous(), self.target[:limit].contiguous()
         self.names = self.names[:limit]
+
+
+@dataclass
+class UnpairedDataset:
+    """Two unaligned image sets in memory, for unpaired translation (CycleGAN).
+
+    ``a``: uint8 ``(N_A, C_A, H, W)``, domain A (e.g. photos); ``b``: uint8 ``(N_B, C_B, H, W)``,
+    domain B (e.g. paintings). Nothing relates ``a[i]`` to ``b[i]``: the loader draws each side
+    with its own order (``field_groups``), so the sets may differ in size. ``names_a``,
+    ``names_b``: one name per image (file stem or generated id).
+    """
+
+    name: str
+    a: torch.Tensor
+    b: torch.Tensor
+    names_a: list[str] = field(default_factory=list)
+    names_b: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    class_names: list[str] | None = None  # no classes; here for a uniform interface
+
+    kind = "unpaired"
+
+    def __len__(self) -> int:
+        """The larger side: an epoch of CycleGAN shows every image of the larger set once."""
+        return max(int(self.a.shape[0]), int(self.b.shape[0]))
+
+    def fields(self) -> dict[str, torch.Tensor]:
+        return {"a": self.a, "b": self.b}
+
+    def field_groups(self) -> list[tuple[str, ...]] | None:
+        return [("a",), ("b",)]  # independent orders: no pairs
+
+    def truncate(self, limit: int) -> None:
+        """At most ``limit`` images on each side."""
+        self.a, self.b = self.a[:limit].contiguous(), self.b[:limit].contiguous()
+        self.names_a, self.names_b = self.names_a[:limit], self.names_b[:limit]
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     """A registered data set and what follows from it.
 
-    ``build(cfg) -> Dataset | PairedDataset``. ``batch``: what the data set yields (``"images"``,
-    ``"vectors"`` or ``"pairs"``), so a task can refuse data it cannot train on. ``splits``: the
+    ``build(cfg) -> Dataset | PairedDataset | UnpairedDataset``. ``batch``: what the data set yields
+    (``"images"``, ``"vectors"``, ``"pairs"`` or ``"unpaired"``: independent ``a`` and ``b`` images), so a task can refuse data it cannot train on. ``splits``: the
     splits it has. ``features``: the default evaluation feature extractor (a ``FEATURES`` name,
     None: chosen from the data's shape). ``oracle``: a class predictor for generated samples,
     ``() -> (fn(samples) -> labels (N,), number of classes)``, or None. ``modes``: the mode-counting
@@ -131,7 +174,7 @@ def build_dataset(cfg: "DataConfig") -> "Dataset | PairedDataset":
     return ds
 
 
-from . import fashion, folder, paired, photos, stacked, toy  # noqa: E402,F401  (registers the built-in data sets)
+from . import fashion, folder, paired, photos, stacked, styles, toy, unpaired  # noqa: E402,F401  (registers the built-in data sets)
 from .fashion import FASHION_CLASSES  # noqa: E402
 
-__all__ = ["DATASETS", "Dataset", "DatasetSpec", "PairedDataset", "FASHION_CLASSES", "build_dataset", "register_dataset"]
+__all__ = ["DATASETS", "Dataset", "DatasetSpec", "PairedDataset", "UnpairedDataset", "FASHION_CLASSES", "build_dataset", "register_dataset"]

@@ -224,33 +224,41 @@ def _declared_pixels(path: Path) -> int:
         return 0
 
 
-def is_test_photo(name: str) -> bool:
+def is_test_photo(name: str, per_mille: int = TEST_FRACTION_PER_MILLE) -> bool:
     """Whether a photo belongs to the held-out ``test`` split: a hash of its package and file
     stem, so the split is the same on every machine, adding a photo never moves another one,
     and the copies of one photo in two gcompris bundles (categorization/tajMahal.webp and
-    explore_monuments/tajMahal.webp) land on the same side."""
+    explore_monuments/tajMahal.webp) land on the same side. ``per_mille``: the share held out
+    (other image sets, such as the style data sets' art, hold out more)."""
     parts = name.split("/")
     key = f"{parts[0]}:{parts[-1].rsplit('.', 1)[0]}"
     digest = hashlib.sha256(key.encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") % 1000 < TEST_FRACTION_PER_MILLE
+    return int.from_bytes(digest[:4], "big") % 1000 < per_mille
 
 
 def _photo_seed(name: str) -> int:
     return int.from_bytes(hashlib.sha256(b"crops:" + name.encode("utf-8")).digest()[:8], "big")
 
 
-def random_crops(image: Image.Image, *, name: str, count: int, side: int, channels: int) -> np.ndarray:
+def random_crops(image: Image.Image, *, name: str, count: int, side: int, channels: int,
+                 max_short_side: int | None = None) -> np.ndarray:
     """``count`` seeded random ``side`` x ``side`` crops of ``image``, each flipped left-right
     with probability 1/2, as uint8 ``(count, channels, side, side)``.
 
     The crops depend only on ``name`` and the arguments (never on the order photos are loaded).
     A photo whose short side is below ``side`` is first upscaled with Lanczos filtering so
-    that its short side equals ``side`` (the aspect ratio is kept).
+    that its short side equals ``side`` (the aspect ratio is kept); with ``max_short_side``, a
+    larger one is first downscaled to that short side, so crops of images of different sizes
+    show things at a similar scale.
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     image = image.convert("L" if channels == 1 else "RGB")
     width, height = image.size
+    if max_short_side is not None and min(width, height) > max(max_short_side, side):
+        scale = max(max_short_side, side) / min(width, height)
+        image = image.resize((max(side, round(width * scale)), max(side, round(height * scale))), Image.Resampling.LANCZOS)
+        width, height = image.size
     if min(width, height) < side:
         scale = side / min(width, height)
         size = (max(side, round(width * scale)), max(side, round(height * scale)))
@@ -269,9 +277,10 @@ def random_crops(image: Image.Image, *, name: str, count: int, side: int, channe
     return crops
 
 
-def build_crops(dataset: str, sources: list[PhotoSource], cfg: "DataConfig", *, desc: str) -> Dataset:
+def build_crops(dataset: str, sources: list[PhotoSource], cfg: "DataConfig", *, desc: str,
+                max_short_side: int | None = None) -> Dataset:
     """Decode every source and cut :func:`random_crops` from it; a source that does not decode
-    is skipped with a warning and recorded in ``Dataset.skipped``.
+    is skipped with a warning and recorded in ``Dataset.skipped``. ``max_short_side``: see :func:`random_crops`.
 
     Raises:
         GanforgeError: no source could be used.
@@ -289,7 +298,8 @@ def build_crops(dataset: str, sources: list[PhotoSource], cfg: "DataConfig", *, 
             skipped.append((source.name, err.reason))
             warnings.warn(f"skipping {source.name}: {err.reason}", stacklevel=3)
             continue
-        data[used : used + count] = random_crops(image, name=source.name, count=count, side=side, channels=cfg.channels)
+        data[used : used + count] = random_crops(image, name=source.name, count=count, side=side, channels=cfg.channels,
+                                                 max_short_side=max_short_side)
         used += count
     if used == 0:
         detail = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""

@@ -77,6 +77,6 @@ def build_discriminator(cfg: FamilyConfig) -> nn.Module:
     return MODELS.get(cfg.family).build_discriminator(cfg)
 
 
-from . import dcgan, mlp, patchgan, srnet, stylegan, unet  # noqa: E402,F401  (registers the built-in families)
+from . import dcgan, mlp, patchgan, resnet_gen, srnet, stylegan, unet  # noqa: E402,F401  (registers the built-in families)
 
 __all__ = ["MODELS", "ModelFamily", "build_discriminator", "build_generator", "register_model", "square_image_shape"]

@@ -241,6 +241,30 @@ class EqualConv2d(nn.Module):
         )
 
 
+def pad_to_multiple(x: torch.Tensor, multiple: int, *, minimum: int = 0) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``x`` (N, C, H, W) evenly on both sides (an odd pixel at the bottom or right) up to
+    multiples of ``multiple``, and to at least ``minimum`` pixels a side.
+
+    Returns the padded tensor and the ``(top, left)`` offset of the original inside it.
+    Reflection keeps the borders looking like image content (zeros would draw a frame the
+    network must learn to ignore); an image smaller than the padding it needs cannot be
+    reflected and is padded by repeating its edge pixels instead.
+    """
+    height, width = x.shape[-2:]
+    pad_h, pad_w = max(-height % multiple, minimum - height), max(-width % multiple, minimum - width)
+    pad_h, pad_w = pad_h + -(height + pad_h) % multiple, pad_w + -(width + pad_w) % multiple
+    # Under ONNX export the sizes are symbolic and Python branches are fixed at trace time: pad
+    # always (a zero pad is a no-op) and by reflection, so one graph fits every size reflection
+    # can pad (at least ``multiple`` pixels; pipelines/onnx.py checks a size that needs padding).
+    exporting = torch.onnx.is_in_onnx_export()
+    if pad_h == 0 and pad_w == 0 and not exporting:
+        return x, (0, 0)
+    top, left = pad_h // 2, pad_w // 2
+    bottom, right = pad_h - top, pad_w - left
+    mode = "reflect" if exporting or (max(top, bottom) < height and max(left, right) < width) else "replicate"
+    return F.pad(x, (left, right, top, bottom), mode=mode), (top, left)
+
+
 NormKind = Literal["batch", "instance", "none"]  # normalisation layers of the image-to-image backbones
 
 def norm_layer(kind: NormKind, channels: int) -> nn.Module:

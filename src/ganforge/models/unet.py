@@ -28,13 +28,12 @@ output is cropped back, so photos of any shape go through unchanged in size.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
 from ..errors import GanforgeError
 from ..schema import StrictModel
-from .layers import NormKind, init_weights, norm_layer
+from .layers import NormKind, init_weights, norm_layer, pad_to_multiple
 
 # pix2pix's 256 px U-Net (depth 8) uses dropout in its three innermost decoder levels.
 DROPOUT_LEVELS = 3
@@ -133,7 +132,7 @@ class UNetGenerator(nn.Module):
                 "check data.channels / data.source_channels against model in_channels"
             )
         height, width = x.shape[-2:]
-        padded, (top, left) = _pad_to_multiple(x, 2**self.depth)
+        padded, (top, left) = pad_to_multiple(x, 2**self.depth)
 
         skips = []
         h = padded
@@ -150,25 +149,6 @@ class UNetGenerator(nn.Module):
             # cut the gradient wherever input + delta leaves the range.
             return torch.tanh(torch.atanh(x.clamp(-1 + _ATANH_EPS, 1 - _ATANH_EPS)) + delta)
         return torch.tanh(delta)
-
-
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad ``x`` (N, C, H, W) evenly on both sides (an odd pixel at the bottom or right) up to
-    multiples of ``multiple``.
-
-    Returns the padded tensor and the ``(top, left)`` offset of the original inside it.
-    Reflection keeps the borders looking like image content (zeros would draw a frame the
-    network must learn to ignore); an image smaller than the padding it needs cannot be
-    reflected and is padded by repeating its edge pixels instead.
-    """
-    height, width = x.shape[-2:]
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x, (0, 0)
-    top, left = pad_h // 2, pad_w // 2
-    bottom, right = pad_h - top, pad_w - left
-    mode = "reflect" if max(top, bottom) < height and max(left, right) < width else "replicate"
-    return F.pad(x, (left, right, top, bottom), mode=mode), (top, left)
 
 
 from . import Backbone, register_backbone  # noqa: E402  (models/__init__ imports this file at its end)

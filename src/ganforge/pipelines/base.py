@@ -121,6 +121,11 @@ class Pipeline:
         self.network.to(device)
         return self
 
+    def onnx_spec(self):
+        """What ``pipelines.onnx.export_onnx`` traces (an :class:`~.onnx.OnnxSpec`); kinds that
+        cannot be exported say so in one line."""
+        raise GanforgeError(f"{self.pipeline_kind} models cannot be exported to ONNX")
+
     # ---------------------------------------------------------------------------------- saving
     def export_info(self) -> dict[str, Any]:
         """What config.json says besides the config (subclasses add their own keys)."""

@@ -124,6 +124,17 @@ class EnhancePipeline(Pipeline):
             out = np.asarray(Image.fromarray(out).convert("L"))
         return photo.with_pixels(out)
 
+    def onnx_spec(self):
+        """The network as the tool runs it: (N, C_in, H, W) in [-1, 1], C_in including any
+        extra channel the tool builds (denoise's noise-level map), H and W multiples of the
+        alignment -> (N, C_out, scale H, scale W)."""
+        from .onnx import image_spec
+
+        c_in, c_out = int(self.config.model.g["in_channels"]), int(self.config.model.g["out_channels"])
+        return image_spec(self.network, in_channels=c_in, metadata={
+            "tool": self.tool.name, "scale": str(self.scale), "in_channels": str(c_in), "out_channels": str(c_out),
+            "does": self.tool.summary.format(scale=self.scale)})
+
     # ---------------------------------------------------------------------------- describing
     def card_summary(self, info: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
         cfg = info["config"]

@@ -140,6 +140,30 @@ class GeneratorPipeline(Pipeline):
         out, _ = self.generate_tensor(n, classes, seed, truncation)
         return to_uint8(out) if self.kind == "image" else out.numpy().astype(np.float32)
 
+    def onnx_spec(self):
+        """G as ``generate`` runs it, without truncation: z (N, latent_dim) float and, for
+        conditional models, labels (N,) int64 -> images (N, C, H, W) in about [-1, 1]. A
+        style-based G runs its eval-mode noise (the constant buffers), so output is deterministic.
+        Truncation is left to the caller (it scales z; style-based models lerp w, not exported)."""
+        from .onnx import OnnxSpec
+
+        if self.kind != "image":
+            raise GanforgeError(f"'{self.source}' makes {self.config.model.output_shape[0]}D points, not images; "
+                                "ONNX export is for image models")
+        m = self.config.model
+        names = ("z", "labels") if self.conditional else ("z",)
+
+        def examples(i: int) -> tuple[torch.Tensor, ...]:
+            n = (2, 5)[i]
+            z = sampling.latents(i, n, m.latent_dim)
+            return (z, torch.arange(n) % m.num_classes) if self.conditional else (z,)
+
+        axes = {name: {0: "batch"} for name in (*names, "output")}
+        return OnnxSpec(_Sampler(self).eval(), names, axes, examples, ("batch 2", "batch 5"),
+                        {"latent_dim": str(m.latent_dim), "num_classes": str(m.num_classes if self.conditional else 0),
+                         "output_shape": "x".join(map(str, m.output_shape)),
+                         "classes": ",".join(self.class_names or [])})
+
     # ---------------------------------------------------------------------------------- saving
     def export_info(self) -> dict[str, Any]:
         return {"class_names": self.class_names}
@@ -167,3 +191,14 @@ class GeneratorPipeline(Pipeline):
             "conditional": self.conditional,
             "classes": self.class_names,
         }
+
+
+class _Sampler(torch.nn.Module):
+    """``pipe.run_generator(z, labels)`` as a module (what the ONNX exporter traces)."""
+
+    def __init__(self, pipe: GeneratorPipeline) -> None:
+        super().__init__()
+        self.generator, self.run = pipe.generator, pipe.run_generator
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.run(z, labels)

@@ -23,6 +23,10 @@ from .base import Pipeline, register_pipeline
 class ImageToImagePipeline(Pipeline):
     pipeline_kind = "image-to-image"
 
+    def __init__(self, network: torch.nn.Module, config, **kw) -> None:
+        super().__init__(network, config, **kw)
+        self.runner = self.network  # what inference runs: the network, or its ONNX file (pipelines.onnx.use_onnx)
+
     @property
     def in_channels(self) -> int:
         return int(self.config.model.g["in_channels"])
@@ -54,11 +58,18 @@ class ImageToImagePipeline(Pipeline):
     @torch.no_grad()
     def run_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """The model on float (N, C_in, H, W) in [-1, 1]; float32 (N, C_out, H, W) on the CPU."""
-        return self.network(x).float().cpu()
+        return self.runner(x).float().cpu()
 
     def __call__(self, image: Image.Image | np.ndarray) -> Image.Image:
         out = to_uint8(self.run_tensor(self.to_tensor(image)))[0]  # (H, W, C)
         return Image.fromarray(out[:, :, 0] if out.shape[2] == 1 else out)
+
+    def onnx_spec(self):
+        """The generator on (N, C_in, H, W) in [-1, 1] -> (N, C_out, H, W) in [-1, 1]."""
+        from .onnx import image_spec
+
+        return image_spec(self.network, in_channels=self.in_channels, metadata={
+            "in_channels": str(self.in_channels), "out_channels": str(self.out_channels)})
 
     def card_summary(self, info: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
         model = info["config"]["model"]

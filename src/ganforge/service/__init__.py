@@ -1,4 +1,4 @@
-"""What the front ends call: train, generate, apply, evaluate, export, describe, latent tools.
+"""What the front ends call: train, generate, apply, evaluate, export, export_onnx, describe, latent tools.
 
 Every function takes plain arguments, returns a result (a dataclass or a path) or raises a
 :class:`~ganforge.errors.GanforgeError` (typed: ``TrainingDiverged``, ``TrainingUnhealthy``, ...),
@@ -8,9 +8,9 @@ and errors.
 """
 
 from .evaluation import EvalOutcome, evaluate
-from .models import ApplyResult, GenerateResult, apply, describe, export, generate
+from .models import ApplyResult, GenerateResult, apply, describe, export, export_onnx, generate
 from .progress import Progress, ProgressEvent
 from .training import TrainResult, train
 
-__all__ = ["ApplyResult", "EvalOutcome", "evaluate", "GenerateResult", "Progress", "ProgressEvent", "TrainResult", "apply", "describe", "export",
+__all__ = ["ApplyResult", "EvalOutcome", "evaluate", "GenerateResult", "Progress", "ProgressEvent", "TrainResult", "apply", "describe", "export", "export_onnx",
            "generate", "train"]

@@ -15,6 +15,7 @@ from ..fileio import atomic_write_bytes
 from .progress import Progress, report
 
 GENERATE_SUFFIXES = ("", ".png", ".npz")
+RUNTIMES = ("torch", "onnx")  # what runs the network in apply: torch, or onnxruntime on an ONNX export
 
 
 @dataclass
@@ -108,6 +109,24 @@ def export(run_dir: Path, out_dir: Path) -> Path:
     return load_model(run_dir).save_pretrained(out_dir)
 
 
+def model_name(model: str | Path) -> str:
+    """A model's name for files and metadata: a bundled name, or its folder's name."""
+    return Path(str(model)).name or str(model)
+
+
+def export_onnx(model: str | Path, out: Path, *, progress: Progress = None):
+    """MODEL's network as an ONNX file ``out`` (dynamic batch, height and width, opset 17,
+    metadata), written only after onnxruntime matched torch on two input sizes (within
+    ``pipelines.onnx.PARITY_TOL``); returns a ``pipelines.onnx.OnnxExport`` with the differences."""
+    from ..pipelines.onnx import export_onnx as export
+
+    pipe = load_model(model)
+    report(progress, "export-onnx", 0, 1, "model")
+    result = export(pipe, out, name=model_name(model))
+    report(progress, "export-onnx", 1, 1, "model")
+    return result
+
+
 def describe(model: str | Path) -> dict[str, Any]:
     """What a model is: pipeline kind, task, family, size, data, training and metrics."""
     return load_model(model).describe()
@@ -159,7 +178,7 @@ def output_path(out: Path, rel: Path, single: bool, fmt: str | None) -> Path:
 def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cpu", tile: int | None = 512,
           overlap: int | None = None, precision: str = "auto", noise_level: float | None = None,
           scale: int | None = None, fmt: str | None = None, skip_existing: bool = False,
-          progress: Progress = None) -> ApplyResult:
+          runtime: str = "torch", onnx: Path | None = None, progress: Progress = None) -> ApplyResult:
     """Run an image-to-image or photo model on files and folders.
 
     ``out`` is a file (its extension picks the format) for a single input file, else a folder
@@ -168,6 +187,9 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
     ``noise_level`` (denoise) and ``scale`` (restore). Alpha, greyscale, EXIF and ICC are kept
     (``data/photoio.py``). A bad file is recorded in ``failed`` and skipped; outputs are written
     atomically; with ``skip_existing`` an output that exists is left alone (resuming a batch).
+    ``runtime`` ``"onnx"`` runs the network through onnxruntime inside the same tiled inference:
+    the ONNX file ``onnx`` (from ``export_onnx``), or the model's export in the cache
+    (``pipelines.onnx.cache_dir``), made and parity-checked on first use.
     Progress events: stage "apply" after each image (unit "image", info ``{"megapixels", "file"}``)
     and stage "tiles" within a photo (unit "tile", info ``{"file"}``), for large photos.
     """
@@ -187,11 +209,21 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
         raise GanforgeError(f"'{model}' is a {pipe.pipeline_kind} model; apply needs a photo (enhance) or "
                             "image-to-image model (use ganforge generate for generation models)")
     options = InferenceOptions(tile=tile, overlap=overlap, noise_level=noise_level, scale=scale)
+    if runtime not in RUNTIMES:
+        raise GanforgeError(f"runtime '{runtime}' is not one of {', '.join(RUNTIMES)}")
+    if runtime == "onnx" and precision == "bf16":
+        raise GanforgeError("--precision bf16 is for the torch runtime; onnxruntime runs the fp32 graph")
+    if runtime != "onnx" and onnx is not None:
+        raise GanforgeError("--onnx FILE needs --runtime onnx")
     if pipe.pipeline_kind == "enhance":
-        pipe.set_precision(precision)
+        pipe.set_precision("fp32" if runtime == "onnx" else precision)
         pipe.check_options(options)
     elif noise_level is not None or scale is not None:
         raise GanforgeError("--noise-level and --scale are options of photo models; this is an image-to-image model")
+    if runtime == "onnx":
+        from ..pipelines.onnx import use_onnx
+
+        use_onnx(pipe, onnx, name=model_name(model))
     result = ApplyResult()
     report(progress, "apply", 0, len(files), "image", {"megapixels": 0.0, "file": ""})
     claimed: dict[Path, Path] = {}  # output -> the input it belongs to (a.png and a.bmp both give a.png)

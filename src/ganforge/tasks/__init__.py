@@ -62,7 +62,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     return build_config(apply_overrides(raw, parse_overrides(overrides)))
 
 
-from . import enhance, noise_to_image, paired  # noqa: E402,F401  (registers the built-in tasks)
+from . import enhance, noise_to_image, paired, unpaired  # noqa: E402,F401  (registers the built-in tasks)
 from .noise_to_image import NoiseToImageConfig  # noqa: E402
 
 RunConfig = NoiseToImageConfig  # the name the noise -> image config had before tasks existed

@@ -1,7 +1,7 @@
 """The task contract: what the training loop may ask of a task, and nothing more.
 
 A task owns what is particular to one kind of GAN: its named networks (``{"G", "D", "G_ema"}``
-or ``{"G", "D"}``, later ``{"G_AB", "G_BA", "D_A", "D_B"}``), the batch it consumes (a dict of
+or ``{"G", "D"}``, or ``{"G_AB", "G_BA", "G_AB_ema", "D_A", "D_B"}``), the batch it consumes (a dict of
 tensors sliced from its data set's ``fields()``), its losses and its optimisation steps. The
 loop (``training/loop.py``) runs steps, counts images and calls callbacks; it never looks
 inside a batch or a network. A new task is one file in ``tasks/`` with a :class:`Task`

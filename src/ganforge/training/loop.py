@@ -104,7 +104,7 @@ class Trainer:
         # 3. Data order: each rank its share of every global batch.
         self.loader = InMemoryLoader(
             self.dataset.fields(), batch_size=self.local_batch, seed=t.seed, device=self.device,
-            rank=self.dist.rank, world_size=self.dist.world_size,
+            rank=self.dist.rank, world_size=self.dist.world_size, groups=self.dataset.field_groups(),
         )
         self.step, self.images = 0, 0
         self.total_images = int(round(t.kimg * 1000))

@@ -70,8 +70,10 @@ def train(args: tuple[str, ...], run_dir: Path | None, resume_dir: Path | None, 
         click.echo(summary(trainer), err=True)
     result = finish(trainer)
     if result.is_main and not quiet:
-        click.echo(f"done: {result.run_dir}\n  samples: {result.samples}\n  "
-                   f"checkpoint: {result.checkpoint}\n  generate: ganforge generate {result.run_dir} -n 64 --out grid.png")
+        from .service.models import load_model
+
+        use = load_model(result.run_dir).usage(str(result.run_dir))  # the task's own command (generate, apply)
+        click.echo(f"done: {result.run_dir}\n  samples: {result.samples}\n  checkpoint: {result.checkpoint}\n  use: {use}")
 
 
 @cli.command()

@@ -79,7 +79,7 @@ class ImageToImagePipeline(Pipeline):
         return sentence, rows
 
     def usage(self, name: str) -> str:
-        return f'python -c "import ganforge; ganforge.load(\'{name}\')(PIL.Image.open(\'in.png\')).save(\'out.png\')"'
+        return f"ganforge apply {name} in.png --out out.png"
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "family": self.config.model.generator, "kind": "image-to-image",

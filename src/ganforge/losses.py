@@ -169,6 +169,15 @@ register_loss(WassersteinLoss())
 register_loss(LeastSquaresLoss())
 
 
+def loss_without_penalty(name: str, task: str) -> str:
+    """``name`` if it is a registered loss that needs no gradient penalty (what the image-to-image
+    tasks add to D), for their configs' validators; a ValueError naming the ones that fit otherwise."""
+    if LOSSES.get(name).needs_gradient_penalty:
+        fitting = ", ".join(n for n in LOSSES.names() if not LOSSES.get(n).needs_gradient_penalty)
+        raise ValueError(f"loss '{name}' needs a gradient penalty, which the {task} task does not add; use {fitting}")
+    return name
+
+
 def _input_grad(critic: Critic, x: Tensor) -> Tensor:
     """``d sum(critic(x)) / dx`` with a graph, so a penalty on it reaches D's parameters.
 

@@ -31,11 +31,20 @@ def gif_bytes(frames: np.ndarray, fps: float) -> bytes:
     return buf.getvalue()
 
 
+def walk_grid(frames: np.ndarray, n_keyframes: int, steps: int) -> np.ndarray:
+    """A walk's frames as one picture: a row per pair of keyframes (keyframe, in-betweens, next keyframe)."""
+    from ..images import make_grid
+
+    per_row = steps + 2
+    rows = [frames[i * (steps + 1) : i * (steps + 1) + per_row] for i in range(n_keyframes - 1)]
+    return make_grid(np.concatenate(rows), per_row)
+
+
 def interpolate(model: str | Path, *, seeds: list[int], out: Path, steps: int = 8, space: str | None = None,
                 method: str | None = None, classes: Any = None, truncation: float = 1.0, fps: float = 12) -> int:
     """A walk from seed to seed written to ``out``: FILE.png (a row per pair of keyframes) or
     FILE.gif (an animation that loops). Returns the number of frames."""
-    from ..images import make_grid, save_png
+    from ..images import save_png
     from ..latent import interpolate as walk
 
     out = Path(out)
@@ -50,9 +59,7 @@ def interpolate(model: str | Path, *, seeds: list[int], out: Path, steps: int = 
         upscale = max(1, 256 // max(frames.shape[1:3]))
         atomic_write_bytes(out, gif_bytes(frames.repeat(upscale, axis=1).repeat(upscale, axis=2), fps))
     else:
-        per_row = steps + 2  # keyframe, in-betweens, next keyframe
-        rows = [frames[i * (steps + 1) : i * (steps + 1) + per_row] for i in range(len(seeds) - 1)]
-        grid = make_grid(np.concatenate(rows), per_row)
+        grid = walk_grid(frames, len(seeds), steps)
         save_png(grid, out, upscale=max(1, 512 // max(grid.shape[:2])))
     return len(frames)
 

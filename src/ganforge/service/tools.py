@@ -193,6 +193,12 @@ class _GenerationTool(ServiceTool):
     def accepts(self, model: ModelInfo) -> bool:
         return model.kind == "generation" and model.details.get("kind") == "image"
 
+    def one_item(self, n_inputs: int, label: str, seed: int) -> list[Item]:
+        """The plan of a tool that makes one picture from several seeds (a walk, a mixing figure)."""
+        if n_inputs:
+            raise ParamsError("inputs", f"{self.name} takes no input images")
+        return [Item(label=label, seed=seed)]
+
     def check(self, model: ModelInfo, params: StrictModel) -> None:
         classes = model.details.get("classes")
         chosen = getattr(params, "classes", None)
@@ -274,19 +280,15 @@ class Interpolate(_GenerationTool):
     one_class = True
 
     def plan(self, params, n_inputs):
-        if n_inputs:
-            raise ParamsError("inputs", f"{self.name} takes no input images")
-        return [Item(label="walk " + ",".join(map(str, params.seeds)), seed=params.seeds[0])]
+        return self.one_item(n_inputs, "walk " + ",".join(map(str, params.seeds)), params.seeds[0])
 
     def run_item(self, pipe, params, item, source, progress=None):
-        from ..images import make_grid
         from ..latent import interpolate
+        from .latent import walk_grid
 
         frames = interpolate(pipe, seeds=params.seeds, steps=params.steps, method=params.method,
                              classes=_class_arg(params.classes), psi=params.truncation)
-        per_row = params.steps + 2
-        rows = [frames[i * (params.steps + 1): i * (params.steps + 1) + per_row] for i in range(len(params.seeds) - 1)]
-        return _photo(make_grid(np.concatenate(rows), per_row))
+        return _photo(walk_grid(frames, len(params.seeds), params.steps))
 
 
 class MixParams(StrictModel):
@@ -311,9 +313,7 @@ class Mix(_GenerationTool):
         return super().accepts(model) and model.details.get("family") == "stylegan"
 
     def plan(self, params, n_inputs):
-        if n_inputs:
-            raise ParamsError("inputs", f"{self.name} takes no input images")
-        return [Item(label=f"{len(params.rows)} x {len(params.cols)} mix", seed=params.rows[0])]
+        return self.one_item(n_inputs, f"{len(params.rows)} x {len(params.cols)} mix", params.rows[0])
 
     def run_item(self, pipe, params, item, source, progress=None):
         from ..latent import style_mix

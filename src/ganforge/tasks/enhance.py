@@ -32,7 +32,7 @@ from ..config import TaskConfig
 from ..enhance import TOOLS
 from ..enhance.base import to_unit
 from ..errors import GanforgeError
-from ..losses import LOSSES
+from ..losses import LOSSES, loss_without_penalty
 from ..schema import StrictModel
 from . import register_task
 from .base import Batch, Task
@@ -51,9 +51,7 @@ class EnhanceLossConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _known_loss(cls, name: str) -> str:
-        if LOSSES.get(name).needs_gradient_penalty:
-            raise ValueError(f"loss '{name}' needs a gradient penalty; use nonsaturating, hinge or lsgan")
-        return name
+        return loss_without_penalty(name, "enhance")
 
     @model_validator(mode="after")
     def _feature_needs_d(self) -> "EnhanceLossConfig":

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..config import TaskConfig
 from ..errors import GanforgeError
-from ..losses import LOSSES, r1_penalty
+from ..losses import LOSSES, loss_without_penalty, r1_penalty
 from ..models import BACKBONES
 from ..schema import StrictModel
 from . import register_task
@@ -69,11 +69,7 @@ class PairedLossConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _known_loss(cls, name: str) -> str:
-        loss = LOSSES.get(name)
-        if loss.needs_gradient_penalty:
-            raise ValueError(f"loss '{name}' needs a gradient penalty, which the paired task does not add; "
-                             f"use nonsaturating, hinge or lsgan")
-        return name
+        return loss_without_penalty(name, "paired")
 
 
 class PairedConfig(TaskConfig):

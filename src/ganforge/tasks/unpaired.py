@@ -37,7 +37,7 @@ from torch import nn
 
 from ..config import TaskConfig
 from ..errors import GanforgeError
-from ..losses import LOSSES
+from ..losses import LOSSES, loss_without_penalty
 from ..schema import StrictModel
 from . import register_task
 from .base import Batch, Task
@@ -62,10 +62,7 @@ class UnpairedLossConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _known_loss(cls, name: str) -> str:
-        if LOSSES.get(name).needs_gradient_penalty:
-            raise ValueError(f"loss '{name}' needs a gradient penalty, which the unpaired task does not add; "
-                             f"use lsgan, nonsaturating or hinge")
-        return name
+        return loss_without_penalty(name, "unpaired")
 
 
 class UnpairedConfig(TaskConfig):

@@ -152,13 +152,16 @@ def info(model: str, as_json: bool) -> None:
         click.echo(f"does:       {d['does']}")
         click.echo(f"scale:      {d['scale']}x ({d['tool']}; any image size, in tiles)")
         click.echo(f"network:    {d['family']} ({d['in_channels']} -> {d['out_channels']} channels, runs in {d['precision']})")
+    elif d["kind"] == "style":
+        click.echo(f"does:       {d['does']} (any photo size, in tiles; --strength 0 to 1)")
+        click.echo(f"network:    {d['family']} ({d['in_channels']} -> {d['out_channels']} channels, runs in {d['precision']})")
     elif d["kind"] == "image-to-image":
         click.echo(f"family:     {d['family']} ({d['in_channels']} -> {d['out_channels']} channels, any image size)")
     else:
         click.echo(f"family:     {d['family']} ({d['kind']}, output {' x '.join(map(str, d['output_shape']))})")
         click.echo(f"latent:     {d['latent_dim']}")
     click.echo(f"parameters: {d['parameters']:,}")
-    if d["kind"] not in ("image-to-image", "enhance"):
+    if d["kind"] not in ("image-to-image", "enhance", "style"):
         click.echo(f"classes:    {', '.join(d['classes']) if d['classes'] else 'unconditional'}")
     click.echo(f"data:       {d['data']}" + (f" ({d['data_about']})" if d.get("data_about") else ""))
     if t:
@@ -179,19 +182,22 @@ def info(model: str, as_json: bool) -> None:
               help="FILE.jpg/.png/.webp/.tif for a single input file (the extension picks the format); otherwise a "
                    "folder that mirrors the input names, each output in its input's format")
 @click.option("--tile", default="512", show_default=True, metavar="N|none",
-              help="photo models: process the image in tiles of N x N input pixels (memory is bounded by the tile, "
+              help="photo and style models: process the image in tiles of N x N input pixels (memory is bounded by the tile, "
                    "not the image); 'none' runs the whole image at once")
 @click.option("--overlap", type=click.IntRange(min=0), default=None,
-              help="photo models: pixels neighbouring tiles share and blend over (default: enough for the model's "
+              help="photo and style models: pixels neighbouring tiles share and blend over (default: enough for the model's "
                    "receptive field, so tiled results equal untiled ones within 1/255)")
 @click.option("--noise-level", type=click.FloatRange(0, 255), default=None, metavar="SIGMA",
               help="photo-denoise: the noise's standard deviation on 0..255 if you know it (default: blind)")
 @click.option("--scale", type=click.Choice(["1", "2"]), default=None,
               help="photo-restore: output at 1x (same size) or 2x (default) the input")
+@click.option("--strength", type=click.FloatRange(0, 1), default=None, metavar="0..1",
+              help="style models: 0 is the photo, 1 the full style (default 1); in between, colour and tone are "
+                   "blended and local contrast is kept, so mid strengths do not look faded")
 @click.option("--format", "fmt", type=click.Choice(["jpg", "png", "webp", "tif"]), default=None,
               help="folder output: write every result in this format (default: each input's own; PNG for BMP, GIF, PPM)")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
-              help="photo models: auto picks bf16 with channels-last on CPUs with AMX (and CUDA), fp32 elsewhere")
+              help="photo and style models: auto picks bf16 with channels-last on CPUs with AMX (and CUDA), fp32 elsewhere")
 @click.option("--skip-existing", is_flag=True, help="leave outputs that already exist alone (resume a batch)")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--runtime", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
@@ -202,11 +208,12 @@ def info(model: str, as_json: bool) -> None:
                    "~/.cache/ganforge/onnx, or $GANFORGE_CACHE/onnx, and reuse it)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def apply(model: str, inputs: tuple[Path, ...], out: Path, tile: str, overlap: int | None, noise_level: float | None,
-          scale: str | None, fmt: str | None, precision: str, skip_existing: bool, device: str, runtime: str,
-          onnx_file: Path | None, quiet: bool) -> None:
+          scale: str | None, strength: float | None, fmt: str | None, precision: str, skip_existing: bool,
+          device: str, runtime: str, onnx_file: Path | None, quiet: bool) -> None:
     """Run MODEL on INPUT files or folders: a photo model (photo-upscale-x2, photo-upscale-x4,
-    photo-upscale-x4-gan, photo-denoise, photo-restore, photo-colorize) or an image-to-image
-    model (task: paired).
+    photo-upscale-x4-gan, photo-denoise, photo-restore, photo-colorize), a style model
+    (style-painting, style-cartoon, style-woodblock; task: unpaired) or an image-to-image model
+    (task: paired).
 
     \b
     Folders are searched recursively. JPEG, PNG, WebP and TIFF in and out (also BMP, GIF, PPM
@@ -216,6 +223,7 @@ def apply(model: str, inputs: tuple[Path, ...], out: Path, tile: str, overlap: i
       ganforge apply photo-upscale-x4 shop/ --out shop-x4/
       ganforge apply photo-denoise night.jpg --out night-clean.jpg --noise-level 25
       ganforge apply photo-restore grandma.tif --out grandma-restored.png --scale 1
+      ganforge apply style-painting photo.jpg --out art.png --strength 0.75
     """
     import time
 
@@ -255,7 +263,7 @@ def apply(model: str, inputs: tuple[Path, ...], out: Path, tile: str, overlap: i
         result = apply_model(model, list(inputs), out=out, device=device, tile=tile_px, overlap=overlap,
                              precision=precision, noise_level=noise_level, scale=int(scale) if scale else None,
                              fmt=fmt, skip_existing=skip_existing, runtime=runtime, onnx=onnx_file,
-                             progress=progress)
+                             strength=strength, progress=progress)
     finally:
         if bar is not None:
             bar.close()

@@ -100,7 +100,7 @@ def test_missing_art_packages_named_in_one_line(fake_art, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset", ["style-painting", "style-cartoon"])
+@pytest.mark.parametrize("dataset", ["style-painting", "style-cartoon", "style-woodblock"])
 def test_style_data_from_the_debian_packages(dataset):
     try:
         styles.STYLES[dataset].sources()
@@ -110,6 +110,8 @@ def test_style_data_from_the_debian_packages(dataset):
     ds = build_dataset(config(dataset, resolution=32, limit=8))
     assert ds.a.shape == ds.b.shape == (8, 3, 32, 32) and ds.b.float().std() > 10
     assert len(styles.STYLES[dataset].sources()) >= 50
+    held = [styles.STYLES[dataset].held_out(src.name) for src in styles.STYLES[dataset].sources()]
+    assert 0.05 < sum(held) / len(held) < 0.25  # a held-out share of the art, never none or most
 
 
 def test_make_style_data_installs_every_package_the_styles_read():
@@ -145,3 +147,54 @@ def test_unpaired_folder_errors_are_one_line(tmp_path, save_image):
     (tmp_path / "B").mkdir()
     with pytest.raises(GanforgeError, match="has no image files"):
         build_dataset(config("unpaired-folder", path=str(tmp_path)))
+
+
+def jigsaw_alpha(h: int = 120, w: int = 160) -> np.ndarray:
+    """A puzzle piece's alpha: an opaque core (rows 20..99, cols 24..135) with a tab sticking out
+    on the left, a blank cut into the top edge and a soft (partly transparent) bottom corner."""
+    alpha = np.zeros((h, w), dtype=np.uint8)
+    alpha[20:100, 24:136] = 255
+    alpha[50:70, 4:24] = 255  # tab
+    alpha[20:32, 70:90] = 0  # blank
+    alpha[99, 24:30] = 128
+    return alpha
+
+
+def test_opaque_box_is_fully_opaque_and_keeps_most_of_the_piece():
+    alpha = jigsaw_alpha()
+    left, top, right, bottom = styles.opaque_box(alpha)
+    assert (alpha[top:bottom, left:right] == 255).all()
+    assert (right - left) * (bottom - top) >= 0.7 * 80 * 112
+    assert styles.opaque_box(np.zeros((8, 8), dtype=np.uint8)) is None
+
+
+def test_woodblock_sources_are_opaque_pieces_of_the_prints_held_out_by_print(tmp_path, monkeypatch):
+    import io
+
+    from .test_rcc import write_rcc
+
+    def piece(seed: int) -> bytes:
+        rng = np.random.default_rng(seed)
+        rgba = np.dstack([rng.integers(0, 256, (120, 160, 3), dtype=np.uint8), jigsaw_alpha()])
+        out = io.BytesIO()
+        Image.fromarray(rgba, "RGBA").save(out, format="WEBP", lossless=True)
+        return out.getvalue()
+
+    base = "gcompris/src/activities/paintings/resource/image"
+    held, kept = sorted(styles.WOODBLOCK_TEST_PRINTS)[0], "GreatWave"
+    files = {f"{base}/{held}_a1.webp": piece(1), f"{base}/{held}_a2.webp": piece(2),
+             f"{base}/{kept}_b1.webp": piece(3), f"{base}/{kept}_b2.webp": piece(4),
+             f"{base}/MonaLisa_a1.webp": piece(5),  # an oil painting: not a woodblock print
+             f"{base}/README": b"text"}
+    write_rcc(tmp_path / "paintings.rcc", files)
+    monkeypatch.setattr(styles, "GCOMPRIS_RCC", tmp_path)
+    sources = styles.woodblock_sources()
+    assert [s.name.split("/")[1] for s in sources] == [held, held, kept, kept]  # sorted by name
+    for src in sources:
+        image = src.open()
+        assert image.mode == "RGB" and min(image.size) >= styles.WOODBLOCK_MIN_SIDE
+    style = styles.STYLES["style-woodblock"]
+    assert [style.held_out(s.name) for s in sources] == [True, True, False, False]
+    monkeypatch.setattr(styles, "GCOMPRIS_RCC", tmp_path / "nowhere")
+    with pytest.raises(GanforgeError, match="gcompris-qt-data"):
+        styles.woodblock_sources()

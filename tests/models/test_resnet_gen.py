@@ -92,3 +92,25 @@ def test_resnet_generator_blocks_add_parameters_and_refuses_wrong_channels():
     with pytest.raises(GanforgeError, match=r"\(N, 3, H, W\)") as info:
         ResnetGenerator(**TINY)(images(1, 1, 8, 8))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("blocks", [0, 2, 5])
+def test_receptive_radius_bounds_what_a_pixel_changes_with_fixed_statistics(blocks):
+    """With the statistics fixed by a thumbnail, a one-pixel change reaches at most
+    receptive_radius pixels, and the bound is tight within one pixel (tile overlap relies on it)."""
+    torch.manual_seed(0)
+    g = ResnetGenerator(width=8, blocks=blocks).eval()
+    thumb = torch.rand(1, 3, 24, 24) * 2 - 1
+    x = torch.rand(1, 3, 200, 200) * 2 - 1
+    bumped = x.clone()
+    bumped[:, :, 100, 100] += 1.0
+    with torch.no_grad():
+        changed = (g.forward_thumbnail(bumped, thumb) - g.forward_thumbnail(x, thumb)).abs().sum(1)[0] > 0
+    reach = int((torch.nonzero(changed) - 100).abs().max())
+    assert g.receptive_radius - 1 <= reach <= g.receptive_radius
+
+
+def test_thumbnail_statistics_refuse_wrong_shapes():
+    g = ResnetGenerator(width=8, blocks=1)
+    with pytest.raises(GanforgeError, match="thumbnail of shape"):
+        g.forward_thumbnail(torch.zeros(1, 3, 16, 16), torch.zeros(1, 1, 8, 8))

@@ -16,7 +16,7 @@ from ganforge.config import DataConfig
 from ganforge.data import build_dataset
 from ganforge.data.loader import InMemoryLoader
 from ganforge.errors import GanforgeError
-from ganforge.pipelines import ImageToImagePipeline
+from ganforge.pipelines import StylePipeline
 from ganforge.service import apply, export
 from ganforge.tasks import load_config
 from ganforge.tasks.unpaired import ImagePool, cycle_scores
@@ -38,7 +38,7 @@ def trained(tmp_path_factory):
 @pytest.mark.slow
 def test_unpaired_task_reconstructs_held_out_images_through_the_cycle(trained):
     pipe = ganforge.load(trained)
-    assert isinstance(pipe, ImageToImagePipeline)
+    assert isinstance(pipe, StylePipeline)
     held = build_dataset(pipe.config.data.model_copy(update={"split": "test", "limit": 100}))
     g_ba = pipe.config.model.build("generator")
     ckpt.load_into(g_ba, ckpt.latest_checkpoint(trained) / "G_BA.safetensors")
@@ -61,7 +61,7 @@ def test_unpaired_run_writes_checkpoints_samples_and_exports(trained, tmp_path):
     assert sample.ndim == 3 and sample.std() > 0  # a | G_AB(a) | G_BA(G_AB(a)) rows, not blank
     out = export(trained, tmp_path / "model")
     info = json.loads((out / "config.json").read_text())
-    assert info["pipeline"] == "image-to-image" and info["config"]["task"] == "unpaired"
+    assert info["pipeline"] == "style" and info["config"]["task"] == "unpaired"
     pipe, run_pipe = ganforge.load(out), ganforge.load(trained)
     image = np.random.default_rng(0).integers(0, 256, (21, 37, 3), dtype=np.uint8)  # any size, odd sides
     a, b = pipe(image), run_pipe(image)

@@ -33,21 +33,34 @@ Where the art comes from (``make style-data`` installs the packages):
 * ``style-cartoon``: public-domain clip art from ``openclipart-png`` (154 MB installed, 8,121
   PNGs), the drawing categories of :data:`CARTOON_CATEGORIES` (about 2,400 files); icons,
   shapes, signs, maps and patterns are left out. Transparency becomes white.
+* ``style-woodblock``: the Japanese woodblock prints (ukiyo-e by Hokusai and Hiroshige,
+  :data:`WOODBLOCK_PRINTS`) among GCompris's painting puzzles (``gcompris-qt-data``,
+  ``rcc/paintings.rcc``; WebMuseum scans, GPL-3+ per the bundle's README): 148 jigsaw pieces of
+  nine prints, about 100 to 260 px each. Each piece is cut to its largest fully opaque box
+  (:func:`opaque_box`) so no crop shows a transparent tab. The held-out art is whole prints
+  (:data:`WOODBLOCK_TEST_PRINTS`), not pieces of prints seen in training.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+from PIL import Image
 
 from ..errors import GanforgeError
 from . import UnpairedDataset, register_dataset
 from . import photos
 from .folder import _images_under, data_folder
-from .photos import PhotoSource, build_crops, is_test_photo
+from .imageio import ALLOWED_FORMATS, MAX_PIXELS
+from .photos import GCOMPRIS_RCC, PhotoSource, build_crops, is_test_photo
+from .rcc import RccError, iter_rcc
 
 if TYPE_CHECKING:
     from ..config import DataConfig
@@ -75,6 +88,15 @@ WESNOTH_EXCLUDED = frozenset({"trow-logo.png"})  # a title card, not a painting
 # buttons, and mixed sets (unsorted, office, education, ...).
 CARTOON_CATEGORIES = ("animals", "buildings", "food", "people", "plants", "recreation", "tools", "transportation")
 
+# The woodblock prints among paintings.rcc's puzzles (the file-name stem before "_<piece>"); the
+# others are European oil paintings, frescoes and sculpture, a different style.
+WOODBLOCK_PRINTS = ("EjiriSuruga", "GreatWave", "HiroshigeHorsePrawns", "HiroshigeInokashiraSnow", "HokusaiBridge",
+                    "HokusaiOiranKamuro", "HokusaiPoppies", "HokusaiWomanHoldingFan", "KazusaSeaRoute")
+# Whole prints held out for measuring the style (18 of 148 pieces): a hash split by piece would
+# put pieces of one print on both sides, and a hash by print holds out four of nine.
+WOODBLOCK_TEST_PRINTS = frozenset({"EjiriSuruga", "HokusaiOiranKamuro"})
+WOODBLOCK_MIN_SIDE = 48  # pieces whose opaque box is smaller on a side are left out
+
 
 @dataclass(frozen=True)
 class ArtStyle:
@@ -86,6 +108,7 @@ class ArtStyle:
     name: str
     sources: Callable[[], list[PhotoSource]]
     scale: int
+    held_out: Callable[[str], bool] = lambda name: is_test_photo(name, ART_TEST_PER_MILLE)
 
 
 def painting_sources() -> list[PhotoSource]:
@@ -111,11 +134,79 @@ def cartoon_sources() -> list[PhotoSource]:
     )
 
 
+def opaque_box(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(left, top, right, bottom)`` of a large box where ``alpha`` (H, W) is fully opaque, or None.
+
+    Greedy: start from the bounding box of the opaque pixels and trim, one row or column at a
+    time, the edge with the largest share of transparent pixels until none is left. Not the
+    largest possible box, but close for the convex-ish pieces of a jigsaw (tabs and blanks)."""
+    solid = alpha >= 255
+    rows, cols = np.flatnonzero(solid.any(axis=1)), np.flatnonzero(solid.any(axis=0))
+    if rows.size == 0:
+        return None
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    while top < bottom and left < right:
+        box = solid[top:bottom, left:right]
+        holes = {"top": 1 - box[0].mean(), "bottom": 1 - box[-1].mean(),
+                 "left": 1 - box[:, 0].mean(), "right": 1 - box[:, -1].mean()}
+        edge, worst = max(holes.items(), key=lambda item: item[1])
+        if worst == 0:
+            return left, top, right, bottom
+        if edge == "top":
+            top += 1
+        elif edge == "bottom":
+            bottom -= 1
+        elif edge == "left":
+            left += 1
+        else:
+            right -= 1
+    return None
+
+
+def woodblock_sources() -> list[PhotoSource]:
+    """The opaque boxes of the woodblock prints' puzzle pieces, as PNG bytes (see the module docstring)."""
+    photos._require("style-woodblock", {"gcompris-qt-data": GCOMPRIS_RCC})
+    bundle = GCOMPRIS_RCC / "paintings.rcc"
+    if not bundle.is_file():
+        raise GanforgeError(f"data set 'style-woodblock' needs {bundle} (gcompris-qt-data); it is missing")
+    sources = []
+    try:
+        members = list(iter_rcc(bundle))
+    except RccError as err:
+        raise GanforgeError(f"data set 'style-woodblock': {err}") from None
+    for member, data in members:
+        stem = member.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        work = stem.rsplit("_", 1)[0]
+        if not member.endswith(".webp") or work not in WOODBLOCK_PRINTS:
+            continue
+        try:
+            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as piece:
+                if piece.width * piece.height > MAX_PIXELS:
+                    raise ValueError(f"{piece.width}x{piece.height} pixels is over the limit")
+                piece = piece.convert("RGBA")
+        except Exception as err:  # noqa: BLE001  (one bad member is skipped, not fatal)
+            warnings.warn(f"skipping paintings.rcc/{stem}: {err}", stacklevel=2)
+            continue
+        box = opaque_box(np.asarray(piece)[:, :, 3])
+        if box is None or min(box[2] - box[0], box[3] - box[1]) < WOODBLOCK_MIN_SIDE:
+            continue
+        out = io.BytesIO()
+        piece.crop(box).convert("RGB").save(out, format="PNG")
+        sources.append(PhotoSource(f"gcompris-woodblock/{work}/{stem}.png", "gcompris-qt-data", data=out.getvalue()))
+    return sorted(sources, key=lambda source: source.name)
+
+
+def _woodblock_held_out(name: str) -> bool:
+    return name.split("/")[1] in WOODBLOCK_TEST_PRINTS
+
+
 # Paintings are large (1024 to 1920 px): a short side of 4 crops keeps whole figures and brush
 # strokes in view. Clip art is small and sparse: 2 crops, so a crop holds drawing, not margin.
 STYLES = {
     "style-painting": ArtStyle("style-painting", painting_sources, scale=4),
     "style-cartoon": ArtStyle("style-cartoon", cartoon_sources, scale=2),
+    # The pieces are 100 to 260 px: no downscaling of the art; photos at the paintings' scale.
+    "style-woodblock": ArtStyle("style-woodblock", woodblock_sources, scale=4, held_out=_woodblock_held_out),
 }
 
 
@@ -134,7 +225,7 @@ def build_style(style: ArtStyle, cfg: "DataConfig") -> UnpairedDataset:
     """Crops of the training photographs (A) and of the style's art (B) of ``data.split``."""
     test = cfg.split == "test"
     side = {"a": [s for s in photos.training_photos() if is_test_photo(s.name) == test],
-            "b": [s for s in style.sources() if is_test_photo(s.name, ART_TEST_PER_MILLE) == test]}
+            "b": [s for s in style.sources() if style.held_out(s.name) == test]}
     max_short = style.scale * cfg.resolution
     built = {key: build_crops(style.name, _subset(sources, cfg), cfg, desc=f"{style.name} {key.upper()} ({cfg.split})",
                               max_short_side=max_short)
@@ -153,6 +244,12 @@ def build_style_painting(cfg: "DataConfig") -> UnpairedDataset:
                   about="photos (A) and public-domain clip art from openclipart-png (B)")
 def build_style_cartoon(cfg: "DataConfig") -> UnpairedDataset:
     return build_style(STYLES["style-cartoon"], cfg)
+
+
+@register_dataset("style-woodblock", batch="unpaired", splits=("train", "test"),
+                  about="photos (A) and Hokusai's and Hiroshige's woodblock prints from gcompris-qt-data (B)")
+def build_style_woodblock(cfg: "DataConfig") -> UnpairedDataset:
+    return build_style(STYLES["style-woodblock"], cfg)
 
 
 FOLDER_SCALE = 4  # unpaired-folder: short side of at most 4 crops, as for paintings

@@ -19,6 +19,14 @@ be measured against each other (``bench/style.py``).
 
 Any input size works: H and W are padded by reflection to multiples of 4 (and at least 8) and
 the output is cropped back, so a photo keeps its size.
+
+Instance norm makes every output pixel depend on the whole input (its per-channel mean and
+variance), so a photo cut into tiles would get different statistics per tile and visible seams.
+:meth:`ResnetGenerator.forward_thumbnail` runs a tile with the statistics of a thumbnail of the
+whole photo instead (Thumbnail Instance Normalization, Chen et al. 2022, "Towards
+Ultra-Resolution Neural Style Transfer via Thumbnail Instance Normalization"): every tile then
+sees the same normalisation, and what is left depends only on the receptive radius
+(:attr:`ResnetGenerator.receptive_radius`), which tile overlap covers.
 """
 
 from __future__ import annotations
@@ -47,6 +55,29 @@ class ResnetGeneratorConfig(StrictModel):
     blocks: int = Field(6, ge=0, le=32, description="residual blocks at 1/4 resolution (CycleGAN: 9 at 256 px, 6 at 128 px)")
     norm: NormKind = Field("instance", description="normalisation after each convolution but the last")
     upsample: UpsampleKind = Field("resize", description="resize (nearest x2 + conv3x3, no checkerboard) | transposed")
+
+
+def _thumbnail_pass(module: nn.Module, x: torch.Tensor, thumb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``module`` on ``x`` and on ``thumb`` side by side, every instance norm normalising both with
+    the thumbnail's per-channel mean and variance (see the module docstring)."""
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            x, thumb = _thumbnail_pass(child, x, thumb)
+        return x, thumb
+    if isinstance(module, ResidualBlock):
+        dx, dt = _thumbnail_pass(module.body, x, thumb)
+        return x + dx, thumb + dt
+    if isinstance(module, nn.InstanceNorm2d):
+        mean = thumb.mean(dim=(2, 3), keepdim=True)
+        var = (thumb - mean).pow(2).mean(dim=(2, 3), keepdim=True)
+        scale = torch.rsqrt(var + module.eps)
+        if module.affine:
+            scale = scale * module.weight.view(1, -1, 1, 1)
+            shift = module.bias.view(1, -1, 1, 1) - mean * scale
+        else:
+            shift = -mean * scale
+        return x * scale + shift, thumb * scale + shift
+    return module(x), module(thumb)
 
 
 class ResidualBlock(nn.Module):
@@ -89,7 +120,7 @@ class ResnetGenerator(nn.Module):
         upsample: UpsampleKind = "resize",  # resize | transposed
     ) -> None:
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels, self.out_channels, self.blocks = in_channels, out_channels, blocks
         biased = norm == "none"  # a norm with an affine part makes a bias redundant
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, width, 7, bias=biased),
                                    norm_layer(norm, width), nn.ReLU()]
@@ -114,6 +145,33 @@ class ResnetGenerator(nn.Module):
         # At least 2 x 2 pixels in the residual blocks: instance norm of a single pixel is undefined.
         padded, (top, left) = pad_to_multiple(x, 2**DOWNSAMPLINGS, minimum=2 * 2**DOWNSAMPLINGS)
         return self.body(padded)[:, :, top : top + height, left : left + width]
+
+    def forward_thumbnail(self, x: torch.Tensor, thumb: torch.Tensor) -> torch.Tensor:
+        """Like ``forward(x)``, but every instance norm uses the statistics of ``thumb`` (1, C, h, w),
+        a downscaled copy of the whole image ``x`` is a tile of; see the module docstring.
+        ``forward_thumbnail(x, x)`` equals ``forward(x)`` up to float rounding."""
+        for name, t in (("input", x), ("thumbnail", thumb)):
+            if t.dim() != 4 or t.shape[1] != self.in_channels:
+                raise GanforgeError(f"resnet generator expects {name} of shape (N, {self.in_channels}, H, W), "
+                                    f"got {tuple(t.shape)}")
+        height, width = x.shape[-2:]
+        padded, (top, left) = pad_to_multiple(x, 2**DOWNSAMPLINGS, minimum=2 * 2**DOWNSAMPLINGS)
+        small, _ = pad_to_multiple(thumb, 2**DOWNSAMPLINGS, minimum=2 * 2**DOWNSAMPLINGS)
+        out, _ = _thumbnail_pass(self.body, padded, small)
+        return out[:, :, top : top + height, left : left + width]
+
+    @property
+    def receptive_radius(self) -> int:
+        """Input pixels on each side an output pixel depends on, instance norm aside: the 7x7 stem
+        (3), the two stride-2 convolutions (1 + 2), two 3x3 convolutions per residual block at 1/4
+        resolution (8 each), the two upsampling convolutions (2 + 1) and the 7x7 head (3), plus 1 for
+        the nearest-neighbour upsampling's odd/even asymmetry (measured in tests/models/test_resnet_gen.py)."""
+        return 13 + 8 * self.blocks
+
+    @property
+    def alignment(self) -> int:
+        """Tile sides and origins in multiples of 4 need no padding inside the network."""
+        return 2**DOWNSAMPLINGS
 
 
 from . import Backbone, register_backbone  # noqa: E402  (models/__init__ imports this file at its end)

@@ -2,13 +2,14 @@
 
 ``base.py`` (save/from_pretrained, ``PIPELINES``, ``load``), ``generation.py`` (noise -> image),
 ``image_to_image.py`` (image -> image), ``enhance.py`` (photo tools: upscale, denoise,
-restore, colorize) and ``tiling.py`` (any image size in tiles, with bounded memory).
+restore, colorize), ``style.py`` (photos into art: the style models) and ``tiling.py`` (any image size in tiles, with bounded memory).
 """
 
 from .base import CONFIG_JSON, PIPELINES, PRETRAINED_DIR, WEIGHTS, Pipeline, bundled_models, load
 from .generation import GENERATION_CHUNK, GeneratorPipeline
 from .image_to_image import ImageToImagePipeline
 from .enhance import EnhancePipeline
+from .style import StylePipeline
 
 __all__ = ["CONFIG_JSON", "EnhancePipeline", "GENERATION_CHUNK", "WEIGHTS", "GeneratorPipeline", "ImageToImagePipeline", "PIPELINES", "PRETRAINED_DIR",
-           "Pipeline", "bundled_models", "load"]
+           "Pipeline", "StylePipeline", "bundled_models", "load"]

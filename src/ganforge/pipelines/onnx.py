@@ -274,7 +274,7 @@ def use_onnx(pipe, path: str | Path | None = None, *, name: str = "") -> Path:
     this model's), or this model's export in :func:`cache_dir` (made on first use). Only the
     network call changes; tiles, options and formats stay the pipeline's. Returns the file."""
     if not hasattr(pipe, "runner"):
-        raise GanforgeError(f"--runtime onnx runs photo and image-to-image models, not {pipe.pipeline_kind} models")
+        raise GanforgeError(f"--runtime onnx runs photo, style and image-to-image models, not {pipe.pipeline_kind} models")
     if pipe.device.type != "cpu":
         raise GanforgeError("--runtime onnx runs on the CPU; leave out --device cuda")
     if path is None:

@@ -178,13 +178,15 @@ def output_path(out: Path, rel: Path, single: bool, fmt: str | None) -> Path:
 def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cpu", tile: int | None = 512,
           overlap: int | None = None, precision: str = "auto", noise_level: float | None = None,
           scale: int | None = None, fmt: str | None = None, skip_existing: bool = False,
-          runtime: str = "torch", onnx: Path | None = None, progress: Progress = None) -> ApplyResult:
-    """Run an image-to-image or photo model on files and folders.
+          runtime: str = "torch", onnx: Path | None = None, strength: float | None = None,
+          progress: Progress = None) -> ApplyResult:
+    """Run a photo, style or image-to-image model on files and folders.
 
     ``out`` is a file (its extension picks the format) for a single input file, else a folder
     mirroring the inputs' relative paths (each keeps its extension unless ``fmt`` is given).
     Photo models (``enhance``) run in tiles of ``tile`` pixels with ``overlap`` and take
-    ``noise_level`` (denoise) and ``scale`` (restore). Alpha, greyscale, EXIF and ICC are kept
+    ``noise_level`` (denoise) and ``scale`` (restore); style models run in the same tiles and
+    take ``strength`` (0 the photo, 1 the full style; default 1). Alpha, greyscale, EXIF and ICC are kept
     (``data/photoio.py``). A bad file is recorded in ``failed`` and skipped; outputs are written
     atomically; with ``skip_existing`` an output that exists is left alone (resuming a batch).
     ``runtime`` ``"onnx"`` runs the network through onnxruntime inside the same tiled inference:
@@ -196,6 +198,7 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
     from ..data.imageio import BadImageError
     from ..data.photoio import output_format, read_photo, write_photo
     from ..enhance import InferenceOptions
+    from ..pipelines.style import StyleOptions
 
     out = Path(out)
     files = _inputs(list(inputs))
@@ -205,10 +208,13 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
     if single:
         output_format(out)
     pipe = load_model(model, device)
-    if pipe.pipeline_kind not in ("enhance", "image-to-image"):
-        raise GanforgeError(f"'{model}' is a {pipe.pipeline_kind} model; apply needs a photo (enhance) or "
+    if pipe.pipeline_kind not in ("enhance", "style", "image-to-image"):
+        raise GanforgeError(f"'{model}' is a {pipe.pipeline_kind} model; apply needs a photo (enhance), style or "
                             "image-to-image model (use ganforge generate for generation models)")
     options = InferenceOptions(tile=tile, overlap=overlap, noise_level=noise_level, scale=scale)
+    style_options = StyleOptions(strength=1.0 if strength is None else strength, tile=tile, overlap=overlap)
+    if strength is not None and pipe.pipeline_kind != "style":
+        raise GanforgeError(f"--strength is an option of style models; '{model}' is a {pipe.pipeline_kind} model")
     if runtime not in RUNTIMES:
         raise GanforgeError(f"runtime '{runtime}' is not one of {', '.join(RUNTIMES)}")
     if runtime == "onnx" and precision == "bf16":
@@ -219,7 +225,10 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
         pipe.set_precision("fp32" if runtime == "onnx" else precision)
         pipe.check_options(options)
     elif noise_level is not None or scale is not None:
-        raise GanforgeError("--noise-level and --scale are options of photo models; this is an image-to-image model")
+        raise GanforgeError(f"--noise-level and --scale are options of photo models; this is a {pipe.pipeline_kind} model")
+    if pipe.pipeline_kind == "style":
+        pipe.set_precision("fp32" if runtime == "onnx" else precision)
+        pipe.check_options(style_options)
     if runtime == "onnx":
         from ..pipelines.onnx import use_onnx
 
@@ -243,6 +252,10 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
                 if pipe.pipeline_kind == "enhance":
                     output_format(target, pipe.output_size(photo.size, options))
                     produced = pipe.enhance(photo, options, progress=lambda done, total, f=str(src): report(
+                        progress, "tiles", done, total, "tile", {"file": f}))
+                elif pipe.pipeline_kind == "style":
+                    output_format(target, photo.size)
+                    produced = pipe.stylize(photo, style_options, progress=lambda done, total, f=str(src): report(
                         progress, "tiles", done, total, "tile", {"file": f}))
                 else:
                     produced = photo.with_pixels(np.asarray(pipe(photo.to_pil().convert("RGB"))))

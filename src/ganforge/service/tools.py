@@ -384,3 +384,35 @@ def _register_photo_tools() -> None:
 
 
 _register_photo_tools()
+
+
+# Style transfer: the style models (pipelines/style.py) -------------------------------------------
+
+class StyleParams(StrictModel):
+    strength: float = Field(default=1.0, ge=0, le=1, description="0 is the photo, 1 the full style; in between, "
+                                                                 "colour and tone blend and local contrast is kept")
+    tile: int | None = _ENHANCE_FIELDS["tile"][1]
+    overlap: int | None = _ENHANCE_FIELDS["overlap"][1]
+    precision: Literal["auto", "fp32", "bf16"] = _ENHANCE_FIELDS["precision"][1]
+
+
+@register_tool
+class Style(ServiceTool):
+    name = "style"
+    title = "Style"
+    summary = "photos into art in a bundled style (painting, cartoon, woodblock), at any size"
+    takes_images = True
+    Params = StyleParams
+
+    def accepts(self, model: ModelInfo) -> bool:
+        return model.kind == "style"
+
+    def run_item(self, pipe, params, item, source, progress=None):
+        from ..data.photoio import read_photo
+        from ..pipelines.style import StyleOptions
+
+        pipe.set_precision(params.precision)
+        options = StyleOptions(strength=params.strength, tile=params.tile, overlap=params.overlap)
+        result = pipe.stylize(read_photo(source), options, progress=progress)
+        result.info = {k: v for k, v in result.info.items() if k != "text"}  # the input's text is not the result's
+        return result

@@ -20,8 +20,9 @@ Batches: ``{"a": (B, C, H, W), "b": (B, C, H, W)}`` float32 in [-1, 1], drawn in
 (a data set with ``batch="unpaired"``). The exported model is ``G_AB_ema``, the moving average
 of G_AB (the paper has none; ganforge averages every exported generator because it smooths the
 step-to-step flicker of GAN outputs at the cost of one copy of G_AB, and
-``train.ema_halflife_kimg=0`` makes it a plain copy, i.e. the paper). It becomes an
-:class:`~ganforge.pipelines.image_to_image.ImageToImagePipeline`.
+``train.ema_halflife_kimg=0`` makes it a plain copy, i.e. the paper). It becomes a
+:class:`~ganforge.pipelines.style.StylePipeline` (tiles with thumbnail normalisation, a
+strength, formats and metadata kept).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class ImagePool:
 class UnpairedTask(Task):
     name = "unpaired"
     config = UnpairedConfig
-    pipeline = "image-to-image"
+    pipeline = "style"
     export_network = "G_AB_ema"
     batch_kinds = ("unpaired",)
     best_metric = "cycle_l1"

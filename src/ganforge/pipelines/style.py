@@ -1,0 +1,277 @@
+"""Style transfer: ``ganforge.load("style-painting")(image, strength=0.5)`` returns a PIL image.
+
+A :class:`StylePipeline` wraps the photo -> art generator of an unpaired translation run
+(``task: unpaired``, CycleGAN's ``G_AB``; the bundled ``style-*`` models). It takes a PIL image,
+a uint8 array or a :class:`~ganforge.data.photoio.Photo` of any size and:
+
+1. splits off the alpha channel (kept as it is) and gives the network RGB (grey repeated);
+2. makes a thumbnail of the whole photo (long side :data:`THUMBNAIL`) whose instance-norm
+   statistics every tile uses (Thumbnail Instance Normalization, Chen et al. 2022; see
+   ``models/resnet_gen.py``), so a 24 MP photo runs in tiles, with the tile's memory bound, and
+   looks like one picture, not a patchwork of tiles each normalised on its own;
+3. runs the tiles with overlap and blending (``pipelines/tiling.py``);
+4. applies ``strength`` (:func:`strength_blend`) inside each tile, and keeps the photo's size,
+   ICC profile, EXIF and dpi. The result is colour (a grey photo gets the style's colours).
+
+Strength. ``strength`` 0 is the photo, 1 the network's output. A pixel blend
+``(1 - s) photo + s art`` washes out at mid strengths: where the two disagree (the art's brush
+texture against the photo's fine detail), the average of two uncorrelated patterns has only
+``sqrt((1 - s)^2 + s^2)`` of their contrast (71 % at s = 0.5), so a half-strength result looks
+like a faded double exposure. :func:`strength_blend` blends the local means (colour, tone)
+linearly and the detail around them (each minus its 5 x 5 local mean) with the same weights, then
+rescales the blended detail, per pixel and channel, to the weighted local contrast of the two
+(the idea of Heitz and Neyret 2018's variance-preserving blending, with local statistics rather
+than an assumption of no correlation, so edges the photo and the art share are not
+over-sharpened). ``bench/style.py`` measures both against the style classifier and the content
+scores.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from ..data.photoio import Photo
+from ..enhance.base import default_overlap, network_geometry, precision as autocast_for
+from ..errors import GanforgeError
+from ..runtime import default_channels_last
+from .base import Pipeline, register_pipeline
+from .enhance import PRECISIONS, as_photo, auto_precision
+
+THUMBNAIL = 256  # long side of the thumbnail whose statistics the tiles use (bench/style.py measures 128 to 512)
+BLEND_RADIUS = 2  # strength_blend's local mean: a (2r + 1) x (2r + 1) box
+MAX_GAIN = 2.0  # strength_blend never raises local contrast more than this
+Progress = Callable[[int, int], None] | None
+
+
+@dataclass(frozen=True)
+class StyleOptions:
+    """How a photo is stylised. ``strength``: 0 (the photo) to 1 (the full style);
+    ``tile``: tile side in pixels (None: the whole photo at once); ``overlap``: pixels shared by
+    neighbouring tiles (None: enough for the receptive radius); ``thumbnail``: long side of the
+    thumbnail the normalisation statistics come from."""
+
+    strength: float = 1.0
+    tile: int | None = 512
+    overlap: int | None = None
+    thumbnail: int = THUMBNAIL
+
+
+def _local_mean(x: torch.Tensor, radius: int = BLEND_RADIUS) -> torch.Tensor:
+    """Mean over a (2r + 1)^2 box, edges mirrored (reflection needs r < the side; replicate is safe)."""
+    k = 2 * radius + 1
+    return F.avg_pool2d(F.pad(x, (radius,) * 4, mode="replicate"), k, stride=1)
+
+
+def pixel_blend(photo: torch.Tensor, art: torch.Tensor, strength: float) -> torch.Tensor:
+    """``(1 - s) photo + s art``: the baseline :func:`strength_blend` is measured against."""
+    return photo.lerp(art, strength)
+
+
+def strength_blend(photo: torch.Tensor, art: torch.Tensor, strength: float) -> torch.Tensor:
+    """The photo at ``strength`` 0, the art at 1, local contrast kept in between (module docstring).
+
+    ``photo``, ``art``: float (N, C, H, W) in [-1, 1]; returns the same shape, clamped to [-1, 1]."""
+    if strength >= 1.0:
+        return art
+    if strength <= 0.0:
+        return photo
+    s = float(strength)
+    mean_p, mean_a = _local_mean(photo), _local_mean(art)
+    detail_p, detail_a = photo - mean_p, art - mean_a
+    mixed = detail_p.lerp(detail_a, s)
+    want = (1 - s) * _local_mean(detail_p.square()).sqrt() + s * _local_mean(detail_a.square()).sqrt()
+    have = _local_mean(mixed.square()).sqrt()
+    gain = (want / have.clamp_min(1e-4)).clamp(1.0, MAX_GAIN)
+    return (mean_p.lerp(mean_a, s) + gain * mixed).clamp(-1.0, 1.0)
+
+
+def thumbnail_of(pixels: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float (1, 3, h, w) in [-1, 1], its long side at most ``size`` (area-averaged)."""
+    height, width = pixels.shape[:2]
+    scale = min(1.0, size / max(height, width))
+    image = Image.fromarray(pixels)
+    if scale < 1.0:
+        image = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BOX)
+    x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float()
+    return x.mul(2.0 / 255.0).sub(1.0)
+
+
+class ThumbnailNetwork(nn.Module):
+    """``forward(tile, thumbnail)``: the generator on a tile with the thumbnail's normalisation
+    (``ResnetGenerator.forward_thumbnail``); what the pipeline runs and ONNX exports. A generator
+    without that method (no instance norm to fix) runs on the tile alone."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+        self.uses_thumbnail = hasattr(generator, "forward_thumbnail")
+        radius, align = network_geometry(generator)
+        self.receptive_radius = radius + BLEND_RADIUS * 2  # strength_blend's box and its variance box
+        self.alignment = align
+
+    def forward(self, x: torch.Tensor, thumb: torch.Tensor) -> torch.Tensor:
+        if self.uses_thumbnail:
+            return self.generator.forward_thumbnail(x, thumb)
+        return self.generator(x)
+
+
+class _Untiled(nn.Module):  # ONNX: a generator without forward_thumbnail exports with one input
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.generator(x)
+
+
+@register_pipeline
+class StylePipeline(Pipeline):
+    pipeline_kind = "style"
+
+    def __init__(self, network: torch.nn.Module, config, **kw) -> None:
+        super().__init__(network, config, **kw)
+        self.precision, self.requested_precision = "fp32", "auto"
+        self.runner: nn.Module = ThumbnailNetwork(self.network)  # or its ONNX file (pipelines.onnx.use_onnx)
+        self.set_precision("auto")
+
+    @property
+    def style(self) -> str:
+        """The style's name: the model's name without ``style-`` (``painting``), or the data set's."""
+        name = str(self.config.name or self.config.data.dataset)
+        return name[len("style-"):] if name.startswith("style-") else name
+
+    def to(self, device: str | torch.device) -> "StylePipeline":
+        super().to(device)
+        return self.set_precision(self.requested_precision)
+
+    def set_precision(self, precision: str = "auto") -> "StylePipeline":
+        """``auto`` (bf16 with channels-last on AMX CPUs and CUDA, else fp32), ``fp32`` or ``bf16``;
+        as for the photo tools, the saved fp32 weights are never rounded."""
+        if precision not in PRECISIONS:
+            raise GanforgeError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+        resolved = auto_precision(self.device) if precision == "auto" else precision
+        channels_last = resolved == "bf16" or default_channels_last(self.device)
+        net = copy.deepcopy(self.network).to(memory_format=torch.channels_last) if channels_last else self.network
+        self.runner = ThumbnailNetwork(net)
+        self.runner.channels_last = channels_last
+        self.runner.autocast_dtype = torch.bfloat16 if resolved == "bf16" else None
+        self.precision, self.requested_precision = resolved, precision
+        return self
+
+    # ---------------------------------------------------------------------------------- use
+    def __call__(self, image: Image.Image | np.ndarray | Photo, *, strength: float = 1.0, tile: int | None = 512,
+                 overlap: int | None = None, thumbnail: int = THUMBNAIL, progress: Progress = None) -> Image.Image:
+        """Stylise one image; returns a PIL image of the same size (RGB, or RGBA with the input's
+        alpha). ``strength``: 0 (the photo) to 1 (the full style); ``tile``: tile side in pixels
+        (None: the whole image at once); ``overlap``: pixels shared by neighbouring tiles (None:
+        the receptive radius's); ``thumbnail``: long side of the normalisation thumbnail."""
+        options = StyleOptions(strength=strength, tile=tile, overlap=overlap, thumbnail=thumbnail)
+        return self.stylize(as_photo(image), options, progress).to_pil()
+
+    def check_options(self, options: StyleOptions) -> None:
+        """A one-line error for options out of range."""
+        if not isinstance(options.strength, (int, float)) or not 0.0 <= options.strength <= 1.0:
+            raise GanforgeError(f"strength must be between 0 (the photo) and 1 (the full style), got {options.strength}")
+        if options.tile is not None and options.tile < 16:
+            raise GanforgeError(f"tile must be at least 16 pixels (or none), got {options.tile}")
+        if options.overlap is not None and options.overlap < 0:
+            raise GanforgeError(f"overlap must be 0 or more pixels, got {options.overlap}")
+        if not 16 <= options.thumbnail <= 4096:
+            raise GanforgeError(f"thumbnail must be 16 to 4096 pixels on its long side, got {options.thumbnail}")
+
+    def output_size(self, size: tuple[int, int], options: StyleOptions) -> tuple[int, int]:
+        """(width, height) of the result: the photo's."""
+        return size
+
+    @torch.no_grad()
+    def stylize(self, photo: Photo, options: StyleOptions, progress: Progress = None) -> Photo:
+        """The photo in the style, at its own size, metadata and alpha carried over."""
+        from .tiling import run_tiled
+
+        self.check_options(options)
+        rgb = np.repeat(photo.pixels[:, :, None], 3, axis=2) if photo.grey else photo.pixels
+        runner = self.runner
+        device = next(iter(runner.parameters()), torch.zeros(0)).device
+        channels_last = bool(getattr(runner, "channels_last", False))
+        thumb = thumbnail_of(rgb, options.thumbnail).to(device)
+        strength = float(options.strength)
+
+        # an ONNX file of a generator without thumbnail normalisation takes the tile alone
+        takes_thumb = len(getattr(runner, "input_names", ("input", "thumbnail"))) == 2
+
+        def fn(x: torch.Tensor) -> torch.Tensor:
+            x = x.to(device)
+            net_x, net_t = x, thumb
+            if channels_last:
+                net_x, net_t = x.contiguous(memory_format=torch.channels_last), thumb.contiguous(memory_format=torch.channels_last)
+            with autocast_for(runner):
+                art = (runner(net_x, net_t) if takes_thumb else runner(net_x)).float()
+            return strength_blend(x, art.contiguous(), strength)
+
+        _, align = network_geometry(runner)
+        overlap = options.overlap if options.overlap is not None else default_overlap(runner)
+        tile = options.tile
+        if tile is not None:
+            tile = max(-(-tile // align) * align, 2 * overlap + align)
+        try:
+            out = run_tiled(fn, rgb, scale=1, out_channels=3, tile=tile, overlap=overlap, align=align,
+                            progress=progress)
+        except ValueError as err:
+            raise GanforgeError(f"tiling: {err}") from None
+        return photo.with_pixels(out)
+
+    # ------------------------------------------------------------------------------- exporting
+    def onnx_spec(self):
+        """The generator with thumbnail normalisation: inputs ``input`` (N, 3, H, W) and
+        ``thumbnail`` (1, 3, h, w), both in [-1, 1] with dynamic sizes -> (N, 3, H, W) in [-1, 1].
+        ``strength`` is applied outside the graph (it is a few pooling ops on the output)."""
+        from .onnx import PARITY_SIZES, OnnxSpec, image_spec
+
+        c = int(self.config.model.g["in_channels"])
+        meta = {"in_channels": str(c), "out_channels": str(c), "style": self.style,
+                "does": f"turns photos into {self.style} art"}
+        wrapped = ThumbnailNetwork(self.network).eval()
+        if not wrapped.uses_thumbnail:
+            return image_spec(_Untiled(self.network).eval(), in_channels=c, metadata=meta)
+        thumbs = ((32, 40), (57, 31))
+
+        def examples(i: int) -> tuple[torch.Tensor, ...]:
+            gen = torch.Generator().manual_seed(i)
+            (h, w), (th, tw) = PARITY_SIZES[i], thumbs[i]
+            return (torch.rand(1 + i, c, h, w, generator=gen).mul(2).sub(1),
+                    torch.rand(1, c, th, tw, generator=gen).mul(2).sub(1))
+
+        axes = {0: "batch", 2: "height", 3: "width"}
+        return OnnxSpec(wrapped, ("input", "thumbnail"),
+                        {"input": axes, "thumbnail": {2: "thumb_height", 3: "thumb_width"},
+                         "output": {0: "batch", 2: "out_height", 3: "out_width"}},
+                        examples, tuple(f"{h}x{w}" for h, w in PARITY_SIZES),  # type: ignore[arg-type]
+                        {"receptive_radius": str(wrapped.receptive_radius), "alignment": str(wrapped.alignment),
+                         **meta})
+
+    # ---------------------------------------------------------------------------- describing
+    def card_summary(self, info: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+        cfg = info["config"]
+        model = cfg["model"]
+        rows = [("style", self.style), ("data", cfg["data"]["dataset"]),
+                ("generator", f"{model['generator']} {model['g']}"), ("discriminator", model["discriminator"]),
+                ("loss", f"{cfg['loss']['name']}, cycle x{cfg['loss'].get('cycle_weight')}, "
+                         f"identity x{cfg['loss'].get('identity')}")]
+        return f"A style model: photos into {self.style} art (unpaired translation, CycleGAN)", rows
+
+    def usage(self, name: str) -> str:
+        return f"ganforge apply {name} photo.jpg --out art.png --strength 0.75"
+
+    def describe(self) -> dict[str, Any]:
+        c = int(self.config.model.g["in_channels"])
+        return {**super().describe(), "kind": "style", "family": self.config.model.generator, "style": self.style,
+                "does": f"turns photos into {self.style} art", "precision": self.precision,
+                "in_channels": c, "out_channels": c}

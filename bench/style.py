@@ -33,6 +33,10 @@ Sections:
   ``--threads`` threads: torch (fp32, channels-last where ``runtime`` says it is faster) and
   onnxruntime (the model's ONNX export with its parity check, in a temporary cache), the two
   alternating, median of 3 after a warm-up.
+* ``memory``: peak resident set (ru_maxrss) of a fresh subprocess that loads the first style
+  model and stylises a 6000 x 4000 photo (24 MP: the first evaluation photo resized) with the
+  default tile 512, and its time; the thumbnail keeps the tiles consistent, the tiles keep the
+  memory bounded (the uint8 input and output alone are 144 MB).
 * ``compare`` (only with ``--compare-minutes M``): two runs of ``ganforge train`` on
   style-painting side by side, one CPU thread each, each given M minutes of training: plain
   CycleGAN defaults (the paper's networks: ResNet generator width 64, 9 blocks, transposed
@@ -84,7 +88,7 @@ from ganforge.pipelines.style import StyleOptions, pixel_blend, strength_blend, 
 from enhance import luma, ssim  # noqa: E402  (bench/enhance.py: BT.601 luma, SSIM as BasicSR computes it)
 
 STYLES = ("painting", "cartoon", "woodblock")
-SECTIONS = ("style", "strength", "speed", "compare")
+SECTIONS = ("style", "strength", "speed", "memory", "compare")
 EVAL_SIDE = 512  # evaluation photos are stylised at this long side
 ART_SHORT = 256  # judge crops are cut at this short side (the style data's scale: 4 x 64)
 CROP = 64
@@ -362,6 +366,39 @@ def speed_section(names_styles: list[str], model_dir, threads: int, size: tuple[
     print(table(["model", "torch fp32", "onnxruntime", "onnx / torch"], rows))
 
 
+MEMORY_SCRIPT = """
+import resource, sys, time
+import numpy as np
+from PIL import Image
+import ganforge
+from ganforge.data.photoio import read_photo
+pipe = ganforge.load(sys.argv[1]); pipe.set_precision("fp32")
+photo = read_photo(sys.argv[2]).to_pil().convert("RGB").resize((6000, 4000), Image.Resampling.BICUBIC)
+pixels = np.asarray(photo)
+del photo
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+t = time.perf_counter()
+out = pipe(pixels, tile=512)
+elapsed = time.perf_counter() - t
+print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, elapsed, out.size[0], out.size[1])
+"""
+
+
+def memory_section(style: str, model_dir, threads: int) -> None:
+    folder = (model_dir or PRETRAINED_DIR) / f"style-{style}"
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    proc = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(folder), str(evaluation_photos()[0])],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    if proc.returncode:
+        print(f"\nmemory: the subprocess failed: {proc.stderr.strip().splitlines()[-1:]}")
+        return
+    before, after, elapsed, w, h = proc.stdout.split()[-5:]
+    print(f"\n### Memory: style-{style} on a {w} x {h} photo (24 MP), tile 512, {threads} threads\n")
+    print(table(["peak RSS before (MiB)", "peak RSS after (MiB)", "seconds", "MP/s"],
+                [[f"{float(before):.0f}", f"{float(after):.0f}", f"{float(elapsed):.0f}",
+                  f"{24.0 / float(elapsed):.3f}"]]))
+
+
 def grid_picture(folder: Path, photos, results, pipes) -> None:
     """docs/images/style/grid.png: photos (rows) x [photo, each style]; strengths.png: 0.25/0.5/1."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -502,6 +539,8 @@ def main() -> None:
     if "speed" in only:
         speed_section(list(pipes), args.model_dir, args.threads, (512, 384) if args.quick else (1600, 1200),
                       2 if args.quick else 3)
+    if "memory" in only and pipes:
+        memory_section(next(iter(pipes)), args.model_dir, args.threads)
     if "compare" in only:
         compare_section(args.compare_minutes or 10, judge, classes, art, photos, targets, log, args.compare_dir)
     log("done")

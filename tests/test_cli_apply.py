@@ -245,7 +245,7 @@ def test_generation_model_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
     src = save(tmp_path / "in.png")
     code, _, err = run_cli(monkeypatch, capsys, "apply", "fashion-cgan", src, "--out", tmp_path / "res.png")
     assert code == 2
-    assert_one_line_error(code, err, "'fashion-cgan' is a generation model; apply needs a photo (enhance) or "
+    assert_one_line_error(code, err, "'fashion-cgan' is a generation model; apply needs a photo (enhance), style or "
                                      "image-to-image model", "ganforge generate")
     assert not (tmp_path / "res.png").exists()
 

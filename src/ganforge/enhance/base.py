@@ -104,8 +104,6 @@ def tiled(network: nn.Module, pixels: np.ndarray, *, scale: int, options: Infere
           extra: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
     """``network`` over ``pixels`` in tiles (``pipelines.tiling.run_tiled``). ``extra`` turns a
     tile in [-1, 1] into the network's input (e.g. adds a noise-level map)."""
-    from ..pipelines.tiling import run_tiled
-
     param = next(network.parameters())
     channels_last = getattr(network, "channels_last", False)
 
@@ -118,9 +116,19 @@ def tiled(network: nn.Module, pixels: np.ndarray, *, scale: int, options: Infere
         with torch.no_grad(), precision(network):
             return network(x).float()
 
+    return plan_and_run_tiles(fn, network, pixels, scale=scale, tile=options.tile, overlap=options.overlap,
+                              progress=progress)
+
+
+def plan_and_run_tiles(fn: Callable[[torch.Tensor], torch.Tensor], network: nn.Module, pixels: np.ndarray, *,
+                       scale: int, tile: int | None, overlap: int | None, progress: Progress) -> np.ndarray:
+    """``fn`` (a tile in [-1, 1] -> ``network``'s output) over ``pixels`` in tiles planned for the
+    network's geometry: the overlap defaults to :func:`default_overlap`, the tile is rounded up to
+    the alignment and to more than twice the overlap; tiling errors become one-line GanforgeErrors."""
+    from ..pipelines.tiling import run_tiled
+
     _, align = network_geometry(network)
-    overlap = options.overlap if options.overlap is not None else default_overlap(network)
-    tile = options.tile
+    overlap = overlap if overlap is not None else default_overlap(network)
     if tile is not None:
         tile = max(-(-tile // align) * align, 2 * overlap + align)
     try:

@@ -39,7 +39,7 @@ from PIL import Image
 from torch import nn
 
 from ..data.photoio import Photo
-from ..enhance.base import default_overlap, network_geometry, precision as autocast_for
+from ..enhance.base import network_geometry, plan_and_run_tiles, precision as autocast_for
 from ..errors import GanforgeError
 from ..runtime import default_channels_last
 from .base import Pipeline, register_pipeline
@@ -194,8 +194,6 @@ class StylePipeline(Pipeline):
     @torch.no_grad()
     def stylize(self, photo: Photo, options: StyleOptions, progress: Progress = None) -> Photo:
         """The photo in the style, at its own size, metadata and alpha carried over."""
-        from .tiling import run_tiled
-
         self.check_options(options)
         rgb = np.repeat(photo.pixels[:, :, None], 3, axis=2) if photo.grey else photo.pixels
         runner = self.runner
@@ -216,16 +214,8 @@ class StylePipeline(Pipeline):
                 art = (runner(net_x, net_t) if takes_thumb else runner(net_x)).float()
             return strength_blend(x, art.contiguous(), strength)
 
-        _, align = network_geometry(runner)
-        overlap = options.overlap if options.overlap is not None else default_overlap(runner)
-        tile = options.tile
-        if tile is not None:
-            tile = max(-(-tile // align) * align, 2 * overlap + align)
-        try:
-            out = run_tiled(fn, rgb, scale=1, out_channels=3, tile=tile, overlap=overlap, align=align,
-                            progress=progress)
-        except ValueError as err:
-            raise GanforgeError(f"tiling: {err}") from None
+        out = plan_and_run_tiles(fn, runner, rgb, scale=1, tile=options.tile, overlap=options.overlap,
+                                 progress=progress)
         return photo.with_pixels(out)
 
     # ------------------------------------------------------------------------------- exporting

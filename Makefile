@@ -12,7 +12,7 @@ STUDIO_DIR ?= studio-data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup data test-packages photo-data style-data photo-models run train-demo test test-fast bench clean
+.PHONY: setup data test-packages photo-data style-data photo-models style-models run train-demo test test-fast bench clean
 
 setup: data $(STAMP)
 
@@ -35,8 +35,9 @@ photo-data:
 	fi
 
 # The style models' art (data/styles.py): Wesnoth's story paintings (the data package and the campaigns
-# with story art; the campaigns pull in wesnoth-1.16-core) and openclipart-png (154 MB installed).
-# Installed only when missing; the photo side is `make photo-data`. Tests do not need them.
+# with story art; the campaigns pull in wesnoth-1.16-core) and openclipart-png (154 MB installed); the
+# woodblock prints come with gcompris-qt-data, a photo package. Installed only when missing; the photo
+# side is `make photo-data`. Tests do not need them.
 STYLE_PACKAGES := wesnoth-1.16-data wesnoth-1.16-did wesnoth-1.16-httt wesnoth-1.16-l wesnoth-1.16-trow \
 	wesnoth-1.16-tsg wesnoth-1.16-ttb openclipart-png
 style-data: photo-data
@@ -49,6 +50,10 @@ style-data: photo-data
 # Train the six bundled photo models from configs/photo-*.yaml into src/ganforge/pretrained/.
 photo-models: setup photo-data
 	bench/train_photo_models.sh
+
+# Train the three bundled style models from configs/style-*.yaml into src/ganforge/pretrained/.
+style-models: setup style-data
+	bench/train_style_models.sh
 
 # torch==2.13.0 is the CPU wheel on this machine's disk; pyproject does not pin torch.
 # Re-run pip only when pyproject.toml changed since the last install.

@@ -8,12 +8,14 @@ are missing) from the page, then saves
 
 * ``docs/images/studio/page-desktop.png``: a 1280 x 900 window;
 * ``docs/images/studio/page-narrow.png``: a 390 px wide window (the whole page), jobs opened
-  from History.
+  from History;
+* ``docs/images/studio/page-style.png``: a 1280 x 900 window after a ``style`` job
+  (style-painting, strength 0.75) on the same photos.
 
     python bench/studio_screenshots.py [--out docs/images/studio] [--budget-kib 500]
 
 A screenshot over the budget is saved with a 256-colour palette instead. The last line is
-``screenshots: desktop=N KiB narrow=N KiB``.
+``screenshots: desktop=N KiB narrow=N KiB style=N KiB``.
 """
 
 from __future__ import annotations
@@ -153,11 +155,20 @@ def main() -> None:
                 page.get_by_role("radio", name="Upscale", exact=True).check()
                 page.evaluate("window.scrollTo(0, 0)")
                 small = save(page.screenshot(full_page=True), args.out / "page-narrow.png", budget)
+
+                styled = browser.new_context(viewport={"width": 1280, "height": 900},
+                                             storage_state=desk.storage_state())
+                page = styled.new_page()
+                page.goto(f"{url}/")
+                page.get_by_role("radio", name="Style", exact=True).wait_for()
+                run_job(page, "Style", "style-painting", {"Strength": "0.75"}, inputs)
+                page.evaluate("window.scrollTo(0, 0)")
+                style = save(page.screenshot(), args.out / "page-style.png", budget)
                 browser.close()
         finally:
             server.should_exit = True
             thread.join(15)
-    print(f"screenshots: desktop={desktop / 1024:.0f} KiB narrow={small / 1024:.0f} KiB")
+    print(f"screenshots: desktop={desktop / 1024:.0f} KiB narrow={small / 1024:.0f} KiB style={style / 1024:.0f} KiB")
 
 
 if __name__ == "__main__":

@@ -287,7 +287,8 @@ class Targets:
 
 
 # ---------------------------------------------------------------------------------- sections
-def style_section(pipes, judge, classes, art, names, photos, targets, log, pictures: Path | None):
+def style_section(pipes, judge, classes, art, names, photos, targets, log, pictures: Path | None,
+                  metrics: dict[str, dict] | None = None):
     rows = []
     probs_photo, feats_photo = judge_images(judge, photos)
     called_style = float((probs_photo.argmax(1) != 0).mean())
@@ -304,6 +305,9 @@ def style_section(pipes, judge, classes, art, names, photos, targets, log, pictu
         content = [content_scores(p, o) for p, o in zip(photos, outs)]
         s, e = float(np.mean([c[0] for c in content])), float(np.mean([c[1] for c in content]))
         rows.append([f"style-{style}", f"{share:.2f}", f"{fid:.1f} (photos: {fid_photo:.1f})", f"{s:.3f}", f"{e:.3f}"])
+        if metrics is not None:
+            metrics[style] = {"judge_share": round(share, 3), "judge_fid_to_held_out_art": round(fid, 1),
+                              "ssim_luma_quarter": round(s, 3), "edge_correlation_quarter": round(e, 3)}
         targets.check(f"{style} share >= {SHARE_TARGET}", share >= SHARE_TARGET)
         targets.check(f"{style} SSIM >= {SSIM_TARGET}", s >= SSIM_TARGET)
         log(f"style-{style}: share {share:.2f}, FID {fid:.1f}, SSIM {s:.3f}, edges {e:.3f} "
@@ -364,6 +368,18 @@ def speed_section(names_styles: list[str], model_dir, threads: int, size: tuple[
             rows.append([f"style-{style}", f"{mp / t_med:.3f}", f"{mp / o_med:.3f}", f"{t_med / o_med:.2f}"])
     print(f"\n### Speed: input MP/s, {w} x {h}, tile 512, {threads} threads, median of {repeats}\n")
     print(table(["model", "torch fp32", "onnxruntime", "onnx / torch"], rows))
+
+
+def write_metrics(metrics: dict[str, dict], model_dir: Path | None, label: str) -> None:
+    """Merge each model's figures into the "metrics" of its config.json (other keys kept; atomic)."""
+    from ganforge.fileio import atomic_write_text
+
+    for style, figures in metrics.items():
+        path = (model_dir or PRETRAINED_DIR) / f"style-{style}" / "config.json"
+        info = json.loads(path.read_text())
+        info["metrics"] = {**(info.get("metrics") or {}), **figures, "benchmark": label}
+        atomic_write_text(path, json.dumps(info, indent=2) + "\n")
+        print(f"metrics of style-{style} -> {path}", file=sys.stderr)
 
 
 MEMORY_SCRIPT = """
@@ -502,6 +518,9 @@ def main() -> None:
                         help="run the equal-CPU-time comparison with M minutes of training per recipe")
     parser.add_argument("--compare-dir", type=Path, default=ROOT / "runs/style-compare",
                         help="where the comparison's runs go (default runs/style-compare)")
+    parser.add_argument("--write-metrics", action="store_true",
+                        help="store each model's style and content figures under \"metrics\" in its config.json, "
+                             "where ganforge info shows them (full runs only)")
     parser.add_argument("--quick", action="store_true", help="a smoke test: few photos, a short judge, small speed input")
     args = parser.parse_args()
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -531,9 +550,14 @@ def main() -> None:
     judge = classes = art = None
     if only & {"style", "strength", "compare"}:
         judge, classes, art = train_judge(styles, 300 if args.quick else 1500, log)
-    results = {}
+    if args.write_metrics and (args.quick or args.photos is not None):
+        parser.error("--write-metrics needs a full run (no --quick, no --photos)")
+    results, metrics = {}, {}
     if "style" in only or "strength" in only:
-        results = style_section(pipes, judge, classes, art, names, photos, targets, log, args.pictures)
+        results = style_section(pipes, judge, classes, art, names, photos, targets, log, args.pictures, metrics)
+        if args.write_metrics:
+            write_metrics(metrics, args.model_dir, f"bench/style.py {time.strftime('%Y-%m-%d')} "
+                                                   f"({len(photos)} evaluation photos, long side {EVAL_SIDE})")
     if "strength" in only:
         strength_section(pipes, results, judge, classes, photos, targets)
     if "speed" in only:

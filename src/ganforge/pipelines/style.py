@@ -251,10 +251,13 @@ class StylePipeline(Pipeline):
     def card_summary(self, info: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
         cfg = info["config"]
         model = cfg["model"]
-        rows = [("style", self.style), ("data", cfg["data"]["dataset"]),
-                ("generator", f"{model['generator']} {model['g']}"), ("discriminator", model["discriminator"]),
+        g = model["g"]
+        rows = [("style", self.style),
+                ("generator", f"{model['generator']}, width {g.get('width')}, {g.get('blocks')} residual blocks, "
+                              f"{g.get('upsample', 'resize')} upsampling"),
+                ("discriminator", f"{model['discriminator']}, {model['d'].get('layers')} stride-2 layers"),
                 ("loss", f"{cfg['loss']['name']}, cycle x{cfg['loss'].get('cycle_weight')}, "
-                         f"identity x{cfg['loss'].get('identity')}")]
+                         f"identity {cfg['loss'].get('identity')} x cycle")]
         return f"A style model: photos into {self.style} art (unpaired translation, CycleGAN)", rows
 
     def usage(self, name: str) -> str:

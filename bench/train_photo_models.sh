@@ -5,11 +5,12 @@
 # waits on threads another process holds): x4 -> x4-gan -> x2, and denoise -> restore ->
 # colorize. Each run's wall time is appended to runs/photo-models/times.tsv (docs/enhance.md).
 #   bench/train_photo_models.sh                 both lanes
-#   bench/train_photo_models.sh NAME...         these presets, one after another
+#   bench/train_photo_models.sh NAME...         these presets, one after another (any configs/NAME.yaml;
+#                                               OUT=DIR puts runs and times.tsv in DIR: train_style_models.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GANFORGE=${GANFORGE:-.venv/bin/ganforge}
-OUT=runs/photo-models
+OUT=${OUT:-runs/photo-models}
 mkdir -p "$OUT"
 if [ $# -eq 0 ]; then
   "$0" photo-upscale-x4 photo-upscale-x4-gan photo-upscale-x2 &
@@ -21,7 +22,7 @@ for name in "$@"; do
   run="$OUT/$name"
   rm -rf "$run"
   start=$(date +%s)
-  "$GANFORGE" train "configs/$name.yaml" train.threads=1 --run-dir "$run" -q
+  OMP_NUM_THREADS=1 "$GANFORGE" train "configs/$name.yaml" train.threads=1 --run-dir "$run" -q
   end=$(date +%s)
   printf '%s\t%d\t%s\n' "$name" $((end - start)) "$(date -u +%FT%TZ)" >> "$OUT/times.tsv"
   rm -rf "src/ganforge/pretrained/$name"

@@ -97,7 +97,7 @@ def test_service_apply_writes_outputs_and_reports_bad_files(trained, tmp_path):
     assert Image.open(tmp_path / "out" / "sub" / "b.jpg").format == "JPEG"
     assert not (tmp_path / "out" / "broken.png").exists()  # nothing half-written for the bad file
     with pytest.raises(GanforgeError, match="^'fashion-cgan' is a generation model; apply needs a photo "
-                                            r"\(enhance\) or image-to-image model"):
+                                            r"\(enhance\), style or image-to-image model"):
         apply("fashion-cgan", [src], out=tmp_path / "x")
     with pytest.raises(GanforgeError, match="^--noise-level and --scale are options of photo models; this is an "
                                             "image-to-image model$"):

@@ -225,7 +225,9 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
         pipe.set_precision("fp32" if runtime == "onnx" else precision)
         pipe.check_options(options)
     elif noise_level is not None or scale is not None:
-        raise GanforgeError(f"--noise-level and --scale are options of photo models; this is a {pipe.pipeline_kind} model")
+        article = "an" if pipe.pipeline_kind[0] in "aeiou" else "a"
+        raise GanforgeError(f"--noise-level and --scale are options of photo models; this is {article} "
+                            f"{pipe.pipeline_kind} model")
     if pipe.pipeline_kind == "style":
         pipe.set_precision("fp32" if runtime == "onnx" else precision)
         pipe.check_options(style_options)

@@ -45,7 +45,7 @@ from ..runtime import default_channels_last
 from .base import Pipeline, register_pipeline
 from .enhance import PRECISIONS, as_photo, auto_precision
 
-THUMBNAIL = 256  # long side of the thumbnail whose statistics the tiles use (bench/style.py measures 128 to 512)
+THUMBNAIL = 256  # long side of the thumbnail whose statistics the tiles use (the art scale the models trained at)
 BLEND_RADIUS = 2  # strength_blend's local mean: a (2r + 1) x (2r + 1) box
 MAX_GAIN = 2.0  # strength_blend never raises local contrast more than this
 Progress = Callable[[int, int], None] | None

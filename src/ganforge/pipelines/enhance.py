@@ -42,6 +42,23 @@ def auto_precision(device: torch.device) -> str:
     return "bf16" if has_amx() else "fp32"
 
 
+def precision_runner(network: torch.nn.Module, precision: str) -> tuple[torch.nn.Module, str]:
+    """``(what inference runs, the resolved precision)`` for ``auto``, ``fp32`` or ``bf16``:
+    ``network`` itself, or a channels-last copy (bf16, and fp32 where channels-last is faster)
+    carrying ``channels_last`` and ``autocast_dtype`` for ``enhance.base``. The network keeps its
+    layout and fp32 weights for saving."""
+    if precision not in PRECISIONS:
+        raise GanforgeError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    device = next(network.parameters()).device
+    resolved = auto_precision(device) if precision == "auto" else precision
+    if not (resolved == "bf16" or default_channels_last(device)):
+        return network, resolved
+    runner = copy.deepcopy(network).to(memory_format=torch.channels_last)
+    runner.channels_last = True  # read by enhance.base
+    runner.autocast_dtype = torch.bfloat16 if resolved == "bf16" else None
+    return runner, resolved
+
+
 @register_pipeline
 class EnhancePipeline(Pipeline):
     pipeline_kind = "enhance"
@@ -72,16 +89,7 @@ class EnhancePipeline(Pipeline):
         bf16 runs a channels-last copy of the network under autocast (``enhance.base.precision``):
         convolutions in bf16, the input and the bicubic residual in fp32, and the fp32 weights
         (what ``save_pretrained`` writes) are never rounded."""
-        if precision not in PRECISIONS:
-            raise GanforgeError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
-        resolved = auto_precision(self.device) if precision == "auto" else precision
-        channels_last = resolved == "bf16" or default_channels_last(self.device)
-        if channels_last:  # a copy: the network itself keeps its layout for saving
-            self.runner = copy.deepcopy(self.network).to(memory_format=torch.channels_last)
-            self.runner.channels_last = True  # read by enhance.base
-            self.runner.autocast_dtype = torch.bfloat16 if resolved == "bf16" else None
-        else:
-            self.runner = self.network
+        self.runner, resolved = precision_runner(self.network, precision)
         self.precision, self.requested_precision = resolved, precision
         return self
 

@@ -28,7 +28,6 @@ scores.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -41,9 +40,8 @@ from torch import nn
 from ..data.photoio import Photo
 from ..enhance.base import network_geometry, plan_and_run_tiles, precision as autocast_for
 from ..errors import GanforgeError
-from ..runtime import default_channels_last
 from .base import Pipeline, register_pipeline
-from .enhance import PRECISIONS, as_photo, auto_precision
+from .enhance import as_photo, precision_runner
 
 THUMBNAIL = 256  # long side of the thumbnail whose statistics the tiles use (the art scale the models trained at)
 BLEND_RADIUS = 2  # strength_blend's local mean: a (2r + 1) x (2r + 1) box
@@ -123,15 +121,6 @@ class ThumbnailNetwork(nn.Module):
         return self.generator(x)
 
 
-class _Untiled(nn.Module):  # ONNX: a generator without forward_thumbnail exports with one input
-    def __init__(self, generator: nn.Module) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.generator(x)
-
-
 @register_pipeline
 class StylePipeline(Pipeline):
     pipeline_kind = "style"
@@ -155,14 +144,10 @@ class StylePipeline(Pipeline):
     def set_precision(self, precision: str = "auto") -> "StylePipeline":
         """``auto`` (bf16 with channels-last on AMX CPUs and CUDA, else fp32), ``fp32`` or ``bf16``;
         as for the photo tools, the saved fp32 weights are never rounded."""
-        if precision not in PRECISIONS:
-            raise GanforgeError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
-        resolved = auto_precision(self.device) if precision == "auto" else precision
-        channels_last = resolved == "bf16" or default_channels_last(self.device)
-        net = copy.deepcopy(self.network).to(memory_format=torch.channels_last) if channels_last else self.network
+        net, resolved = precision_runner(self.network, precision)
         self.runner = ThumbnailNetwork(net)
-        self.runner.channels_last = channels_last
-        self.runner.autocast_dtype = torch.bfloat16 if resolved == "bf16" else None
+        self.runner.channels_last = bool(getattr(net, "channels_last", False))
+        self.runner.autocast_dtype = getattr(net, "autocast_dtype", None)
         self.precision, self.requested_precision = resolved, precision
         return self
 
@@ -230,7 +215,7 @@ class StylePipeline(Pipeline):
                 "does": f"turns photos into {self.style} art"}
         wrapped = ThumbnailNetwork(self.network).eval()
         if not wrapped.uses_thumbnail:
-            return image_spec(_Untiled(self.network).eval(), in_channels=c, metadata=meta)
+            return image_spec(self.network, in_channels=c, metadata=meta)  # the tile alone
         thumbs = ((32, 40), (57, 31))
 
         def examples(i: int) -> tuple[torch.Tensor, ...]:

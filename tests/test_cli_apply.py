@@ -176,7 +176,7 @@ def test_unknown_output_extension_fails_before_any_work(models, name, tmp_path, 
     def no_work(*args, **kw):
         raise AssertionError("an image was processed before the output was checked")
 
-    monkeypatch.setattr(EnhancePipeline, "enhance", no_work)
+    monkeypatch.setattr(EnhancePipeline, "process", no_work)
     code, _, err = run_cli(monkeypatch, capsys, "apply", models["upscale"], src, "--out", tmp_path / "out" / name)
     assert code == 2
     suffix = name.rsplit(".", 1)[1]
@@ -251,9 +251,9 @@ def test_generation_model_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--noise-level", "10"], "--noise-level is for denoise models, not upscale models"),
-    (["--scale", "1"], "this upscale model's output scale is 2, not 1"),
-    (["--tile", "8"], "tile must be at least 16 pixels (or none), got 8"),
+    (["--noise-level", "10"], "--noise-level is not an option of this model; it takes --tile, --overlap, --precision"),
+    (["--scale", "1"], "--scale is not an option of this model; it takes --tile, --overlap, --precision"),
+    (["--tile", "8"], "--tile: input should be greater than or equal to 16, got 8"),
     (["--tile", "big"], "--tile must be a number of pixels or 'none', got 'big'"),
 ])
 def test_options_the_model_does_not_take_are_one_line_errors(models, args, needle, tmp_path, monkeypatch, capsys):

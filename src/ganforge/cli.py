@@ -231,12 +231,22 @@ def apply(model: str, inputs: tuple[Path, ...], out: Path, tile: str, overlap: i
 
     from .service import apply as apply_model
 
+    from click.core import ParameterSource
+
+    from .pipelines.image import OptionError
+
     if tile.lower() in ("none", "0"):
         tile_px = None
     elif tile.isdigit():
         tile_px = int(tile)
     else:
         _fail(f"--tile must be a number of pixels or 'none', got '{tile}'")
+    # The model's options (pipe.options_model) are checked by the service; only flags the user gave
+    # are passed, so a model gets its own defaults and refuses a flag it does not take.
+    ctx = click.get_current_context()
+    values = {"tile": tile_px, "overlap": overlap, "noise_level": noise_level, "scale": int(scale) if scale else None,
+              "strength": strength, "precision": precision}
+    options = {k: v for k, v in values.items() if ctx.get_parameter_source(k) is not ParameterSource.DEFAULT}
     bar = tiles = None
     started = time.monotonic()
 
@@ -260,10 +270,10 @@ def apply(model: str, inputs: tuple[Path, ...], out: Path, tile: str, overlap: i
         bar.update(event.done - bar.n)
 
     try:
-        result = apply_model(model, list(inputs), out=out, device=device, tile=tile_px, overlap=overlap,
-                             precision=precision, noise_level=noise_level, scale=int(scale) if scale else None,
-                             fmt=fmt, skip_existing=skip_existing, runtime=runtime, onnx=onnx_file,
-                             strength=strength, progress=progress)
+        result = apply_model(model, list(inputs), out=out, device=device, fmt=fmt, skip_existing=skip_existing,
+                             runtime=runtime, onnx=onnx_file, progress=progress, **options)
+    except OptionError as err:
+        _fail(err.text(lambda name: "--" + name.replace("_", "-")))
     finally:
         if bar is not None:
             bar.close()

@@ -5,6 +5,8 @@ Used by training and by inference, so both pick the same device and memory forma
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
 
 import torch
@@ -50,3 +52,77 @@ def default_channels_last(device: torch.device) -> bool:
     if device.type == "cuda":
         return True
     return device.type == "cpu" and bool(cpu_flags() & {"avx512f", "amx_bf16"})
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def auto_precision(device: torch.device) -> str:
+    """bf16 where the hardware runs it natively and fast (AMX CPUs, CUDA with bf16), else fp32."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if has_amx() else "fp32"
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> what is fast on ``device``; ``fp32`` and ``bf16`` as they are; else a one-line error."""
+    if precision not in PRECISIONS:
+        raise GanforgeError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    return auto_precision(device) if precision == "auto" else precision
+
+
+class Runner:
+    """What inference calls instead of a network: the network behind a runtime.
+
+    ``runner(*inputs)`` takes float tensors in the network's layout (N, C, H, W) and returns the
+    output as float32; the runner owns the memory format and precision it runs in, so callers
+    never ask a module how to call it. ``receptive_radius`` and ``alignment`` (input pixels) plan
+    tiles; ``input_names`` lists what the network takes; ``device`` is where inputs go.
+    """
+
+    precision: str = "fp32"
+    channels_last: bool = False
+    receptive_radius: int = 32
+    alignment: int = 1
+    input_names: tuple[str, ...] = ("input",)
+    device: torch.device = torch.device("cpu")
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class TorchRunner(Runner):
+    """A torch network at a precision: ``fp32`` runs ``network`` itself (or a channels-last copy
+    where channels-last is faster, ``default_channels_last``); ``bf16`` runs a channels-last copy
+    under autocast, so convolutions are bf16 while inputs, residuals and sums stay fp32. The
+    network given keeps its layout and fp32 weights (what ``save_pretrained`` writes): a copy is
+    made once per runner, never per call."""
+
+    def __init__(self, network: torch.nn.Module, precision: str = "auto", *, channels_last: bool | None = None,
+                 input_names: tuple[str, ...] = ("input",)) -> None:
+        """``channels_last``: None follows the precision and the machine; False keeps the
+        network's own layout (fp32 only: a model kind that never used another)."""
+        self.device = next(network.parameters()).device
+        self.precision = resolve_precision(precision, self.device)
+        if channels_last is None:
+            channels_last = self.precision == "bf16" or default_channels_last(self.device)
+        self.channels_last = channels_last
+        if self.channels_last:
+            network = copy.deepcopy(network).to(memory_format=torch.channels_last)
+        self.module = network
+        self.autocast_dtype = torch.bfloat16 if self.precision == "bf16" else None
+        self.receptive_radius = int(getattr(network, "receptive_radius", 32))  # a network's stated geometry
+        self.alignment = int(getattr(network, "alignment", 1))
+        self.input_names = input_names
+
+    def autocast(self):
+        """The autocast context the network runs under (none for fp32)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs)
+        with torch.no_grad(), self.autocast():
+            return self.module(*inputs).float()

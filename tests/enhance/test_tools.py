@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.enhance import TOOLS, EnhanceTool, InferenceOptions
+from ganforge.runtime import TorchRunner
 from ganforge.enhance.colorize import AB_RANGE, lightness
 from ganforge.enhance.denoise import MAX_SIGMA, UNKNOWN
 from ganforge.errors import GanforgeError
@@ -156,8 +157,8 @@ def test_restore_infer_gives_1x_or_2x_output():
     net = SRNet(in_channels=3, out_channels=3, scale=2, width=8, depth=1).eval()
     pixels = np.random.default_rng(0).integers(0, 256, (21, 30, 3), dtype=np.uint8)
     restore = TOOLS.get("restore")
-    assert restore.infer(net, pixels, scale=2, options=InferenceOptions(tile=None)).shape == (42, 60, 3)
-    small = restore.infer(net, pixels, scale=2, options=InferenceOptions(tile=None, scale=1))
+    assert restore.infer(TorchRunner(net, "fp32"), pixels, scale=2, options=InferenceOptions(tile=None)).shape == (42, 60, 3)
+    small = restore.infer(TorchRunner(net, "fp32"), pixels, scale=2, options=InferenceOptions(tile=None, scale=1))
     assert small.shape == (21, 30, 3) and small.dtype == np.uint8
     # The untrained network is about bicubic: the 1x result is about the input.
     assert np.abs(small.astype(int) - pixels).mean() < 40
@@ -209,7 +210,7 @@ class ZeroColour(nn.Module):
 def test_colorize_keeps_the_input_lightness(size):
     pixels = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
     calls = []
-    out = TOOLS.get("colorize").infer(tiny_unet(), pixels, scale=1, options=InferenceOptions(),
+    out = TOOLS.get("colorize").infer(TorchRunner(tiny_unet(), "fp32"), pixels, scale=1, options=InferenceOptions(),
                                       progress=lambda done, total: calls.append((done, total)))
     assert out.shape == (*size, 3) and out.dtype == np.uint8
     assert calls == [(1, 1)]
@@ -222,7 +223,7 @@ def test_colorize_keeps_the_input_lightness(size):
 
 def test_colorize_with_grey_prediction_keeps_lightness_exactly_up_to_rounding():
     pixels = np.random.default_rng(1).integers(0, 256, (24, 20, 3), dtype=np.uint8)
-    out = TOOLS.get("colorize").infer(ZeroColour(), pixels, scale=1, options=InferenceOptions())
+    out = TOOLS.get("colorize").infer(TorchRunner(ZeroColour(), "fp32"), pixels, scale=1, options=InferenceOptions())
     diff = (lab_of(out)[0, 0] - lab_of(pixels)[0, 0]).abs()
     assert diff.max() < 0.5, float(diff.max())  # measured 0.24: 8-bit rounding
     assert np.abs(out.astype(int) - out[..., :1]).max() <= 1  # grey
@@ -230,8 +231,8 @@ def test_colorize_with_grey_prediction_keeps_lightness_exactly_up_to_rounding():
 
 def test_colorize_uses_the_network():
     pixels = np.random.default_rng(2).integers(0, 256, (24, 20, 3), dtype=np.uint8)
-    grey = TOOLS.get("colorize").infer(ZeroColour(), pixels, scale=1, options=InferenceOptions())
-    coloured = TOOLS.get("colorize").infer(tiny_unet(), pixels, scale=1, options=InferenceOptions())
+    grey = TOOLS.get("colorize").infer(TorchRunner(ZeroColour(), "fp32"), pixels, scale=1, options=InferenceOptions())
+    coloured = TOOLS.get("colorize").infer(TorchRunner(tiny_unet(), "fp32"), pixels, scale=1, options=InferenceOptions())
     assert np.abs(grey.astype(int) - coloured).max() > 5
 
 
@@ -244,5 +245,5 @@ def test_colorize_respects_the_network_alignment():
     torch.manual_seed(0)
     net = SRNet(in_channels=1, out_channels=2, residual=False, unshuffle=2, width=8, depth=1).eval()
     pixels = np.random.default_rng(0).integers(0, 256, (37, 29, 3), dtype=np.uint8)
-    out = TOOLS.get("colorize").infer(net, pixels, scale=1, options=InferenceOptions())
+    out = TOOLS.get("colorize").infer(TorchRunner(net, "fp32"), pixels, scale=1, options=InferenceOptions())
     assert out.shape == (37, 29, 3)

@@ -118,10 +118,10 @@ def test_alpha_grey_and_metadata_are_kept(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,needle", [
-    ({"strength": 1.5}, "strength must be between 0"),
-    ({"strength": -0.1}, "strength must be between 0"),
-    ({"tile": 8}, "tile must be at least 16"),
-    ({"thumbnail": 4}, "thumbnail must be 16 to 4096"),
+    ({"strength": 1.5}, "^strength: input should be less than or equal to 1, got 1.5$"),
+    ({"strength": -0.1}, "^strength: input should be greater than or equal to 0, got -0.1$"),
+    ({"tile": 8}, "^tile: input should be greater than or equal to 16, got 8$"),
+    ({"thumbnail": 4}, "^thumbnail: input should be greater than or equal to 16, got 4$"),
 ])
 def test_bad_options_are_one_line_errors(kwargs, needle):
     with pytest.raises(GanforgeError, match=needle):
@@ -143,7 +143,7 @@ def test_apply_cli_file_and_folder_with_strength(saved, tmp_path, monkeypatch, c
 
 @pytest.mark.parametrize("args,needle", [
     (["--strength", "1.5"], "1.5 is not in the range 0<=x<=1"),
-    (["--noise-level", "10"], "--noise-level and --scale are options of photo models; this is a style model"),
+    (["--noise-level", "10"], "--noise-level is not an option of this model; it takes --tile, --overlap, --precision, --strength, --thumbnail"),
 ])
 def test_apply_cli_refuses_bad_style_options_and_writes_nothing(saved, args, needle, tmp_path, monkeypatch, capsys):
     src = tmp_path / "in.png"
@@ -160,7 +160,7 @@ def test_strength_is_refused_for_other_models(tmp_path, monkeypatch, capsys):
     src = tmp_path / "in.png"
     Image.fromarray(photo(20, 20)).save(src)
     code, _, err = run_cli(monkeypatch, capsys, "apply", model, src, "--out", tmp_path / "o.png", "--strength", "0.5")
-    assert_one_line_error(code, err, "--strength is an option of style models")
+    assert_one_line_error(code, err, "--strength is not an option of this model; it takes --tile, --overlap, --precision")
     assert not (tmp_path / "o.png").exists()
 
 

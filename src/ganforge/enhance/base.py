@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -12,6 +11,7 @@ from torch import nn
 
 from ..errors import GanforgeError
 from ..registry import Registry
+from ..runtime import Runner
 
 Progress = Callable[[int, int], None] | None  # (done, total) work units of one image
 
@@ -68,29 +68,20 @@ class EnhanceTool:
             raise GanforgeError(f"this {self.name} model's output scale is {trained_scale}, not {options.scale}")
         return trained_scale
 
-    def infer(self, network: nn.Module, pixels: np.ndarray, *, scale: int, options: InferenceOptions,
+    def infer(self, runner: Runner, pixels: np.ndarray, *, scale: int, options: InferenceOptions,
               progress: Progress = None) -> np.ndarray:
-        """Run the network on a whole photo, uint8 (H, W, 3) RGB -> uint8 (h, w, 3) RGB.
-        The default tiles the image (the network is fully convolutional)."""
-        return tiled(network, pixels, scale=scale, options=options, progress=progress)
+        """Run the network (behind ``runner``: torch at a precision, or onnxruntime) on a whole
+        photo, uint8 (H, W, 3) RGB -> uint8 (h, w, 3) RGB. The default tiles the image (the
+        network is fully convolutional)."""
+        return tiled(runner, pixels, scale=scale, options=options, progress=progress)
 
 
-def precision(network: nn.Module):
-    """The autocast a network runs under (``network.autocast_dtype``, set by the pipeline for
-    bf16): convolutions in bf16, while the input, the bicubic residual and the sum stay fp32,
-    so only the predicted detail is rounded."""
-    dtype = getattr(network, "autocast_dtype", None)
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(next(network.parameters()).device.type, dtype=dtype)
-
-
-def network_geometry(network: nn.Module) -> tuple[int, int]:
-    """``(receptive radius, alignment)`` in input pixels of a network, where it says."""
+def network_geometry(network: nn.Module | Runner) -> tuple[int, int]:
+    """``(receptive radius, alignment)`` in input pixels of a network or runner, where it says."""
     return int(getattr(network, "receptive_radius", 32)), int(getattr(network, "alignment", 1))
 
 
-def default_overlap(network: nn.Module) -> int:
+def default_overlap(network: nn.Module | Runner) -> int:
     """The overlap at which tiled output equals untiled output within 1/255: the blending
     window gives the outer 3/8 of each overlap band zero weight, so every kept pixel saw all
     the input it depends on once 3/8 of the overlap covers the receptive radius r (overlap >=
@@ -100,27 +91,22 @@ def default_overlap(network: nn.Module) -> int:
     return -(-overlap // align) * align
 
 
-def tiled(network: nn.Module, pixels: np.ndarray, *, scale: int, options: InferenceOptions, progress: Progress,
+def tiled(runner: Runner, pixels: np.ndarray, *, scale: int, options: InferenceOptions, progress: Progress,
           extra: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
-    """``network`` over ``pixels`` in tiles (``pipelines.tiling.run_tiled``). ``extra`` turns a
-    tile in [-1, 1] into the network's input (e.g. adds a noise-level map)."""
-    param = next(network.parameters())
-    channels_last = getattr(network, "channels_last", False)
+    """The network behind ``runner`` over ``pixels`` in tiles (``pipelines.tiling.run_tiled``).
+    ``extra`` turns a tile in [-1, 1] into the network's input (e.g. adds a noise-level map)."""
 
     def fn(x: torch.Tensor) -> torch.Tensor:
-        x = x.to(param.device)
+        x = x.to(runner.device)
         if extra is not None:
             x = extra(x)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.no_grad(), precision(network):
-            return network(x).float()
+        return runner(x)
 
-    return plan_and_run_tiles(fn, network, pixels, scale=scale, tile=options.tile, overlap=options.overlap,
+    return plan_and_run_tiles(fn, runner, pixels, scale=scale, tile=options.tile, overlap=options.overlap,
                               progress=progress)
 
 
-def plan_and_run_tiles(fn: Callable[[torch.Tensor], torch.Tensor], network: nn.Module, pixels: np.ndarray, *,
+def plan_and_run_tiles(fn: Callable[[torch.Tensor], torch.Tensor], network: nn.Module | Runner, pixels: np.ndarray, *,
                        scale: int, tile: int | None, overlap: int | None, progress: Progress) -> np.ndarray:
     """``fn`` (a tile in [-1, 1] -> ``network``'s output) over ``pixels`` in tiles planned for the
     network's geometry: the overlap defaults to :func:`default_overlap`, the tile is rounded up to

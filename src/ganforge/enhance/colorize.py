@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..images import lab_to_rgb, rgb_to_lab
-from .base import EnhanceTool, InferenceOptions, Progress, network_geometry, precision, register_tool
+from ..runtime import Runner
+from .base import EnhanceTool, InferenceOptions, Progress, network_geometry, register_tool
 
 WORK_SIZE = 384  # long side, in pixels, at which the network sees the photo
 AB_RANGE = 110.0  # |a|, |b| of sRGB colours stay within this
@@ -43,22 +43,20 @@ class Colorize(EnhanceTool):
         lab = rgb_to_lab(clean)
         return lab[:, :1] / 50 - 1, (lab[:, 1:] / AB_RANGE).clamp(-1, 1)
 
-    def infer(self, network: nn.Module, pixels: np.ndarray, *, scale: int, options: InferenceOptions,
+    def infer(self, runner: Runner, pixels: np.ndarray, *, scale: int, options: InferenceOptions,
               progress: Progress = None) -> np.ndarray:
-        param = next(network.parameters())
         rgb = torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)[None].float().div(255)
         h, w = rgb.shape[-2:]
         lab = rgb_to_lab(rgb)
         f = min(1.0, WORK_SIZE / max(h, w))
         small = F.interpolate(rgb, size=(max(1, round(h * f)), max(1, round(w * f))), mode="area") if f < 1 else rgb
-        _, align = network_geometry(network)
+        _, align = network_geometry(runner)
         light = lightness(small)
         sh, sw = light.shape[-2:]
         pad_h, pad_w = -sh % align, -sw % align  # a network that pixel-unshuffles needs even sizes
         if pad_h or pad_w:
             light = F.pad(light, (0, pad_w, 0, pad_h), mode="replicate")
-        with torch.no_grad(), precision(network):
-            ab = network(light.to(param.device)).float().cpu()[..., :sh, :sw]
+        ab = runner(light.to(runner.device)).cpu()[..., :sh, :sw]
         ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False) if f < 1 else ab
         out = lab_to_rgb(torch.cat([lab[:, :1], ab.clamp(-1, 1) * AB_RANGE], 1))
         if progress is not None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..data.degradations import gaussian_noise, jpeg, poisson_noise
 from ..data.degradations.util import chance, uniform
+from ..runtime import Runner
 from .base import EnhanceTool, InferenceOptions, Progress, register_tool, tiled, to_signed
 
 MAX_SIGMA = 50.0  # on 0..255
@@ -57,8 +57,8 @@ class Denoise(EnhanceTool):
         level = torch.where(known, sigma * 255 / MAX_SIGMA, torch.full_like(sigma, UNKNOWN)).float()
         return level_map(to_signed(noisy), level), to_signed(clean)
 
-    def infer(self, network: nn.Module, pixels: np.ndarray, *, scale: int, options: InferenceOptions,
+    def infer(self, runner: Runner, pixels: np.ndarray, *, scale: int, options: InferenceOptions,
               progress: Progress = None) -> np.ndarray:
         value = torch.tensor([code_level(options.noise_level)])
-        return tiled(network, pixels, scale=scale, options=options, progress=progress,
+        return tiled(runner, pixels, scale=scale, options=options, progress=progress,
                      extra=lambda x: level_map(x, value))

@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
 from ..data.degradations import second_order
 from ..errors import GanforgeError
+from ..runtime import Runner
 from .base import EnhanceTool, InferenceOptions, Progress, register_tool, tiled, to_signed
 
 
@@ -38,9 +38,9 @@ class Restore(EnhanceTool):
             raise GanforgeError(f"restore gives 1x or {trained_scale}x output, not {options.scale}x")
         return options.scale
 
-    def infer(self, network: nn.Module, pixels: np.ndarray, *, scale: int, options: InferenceOptions,
+    def infer(self, runner: Runner, pixels: np.ndarray, *, scale: int, options: InferenceOptions,
               progress: Progress = None) -> np.ndarray:
-        out = tiled(network, pixels, scale=scale, options=options, progress=progress)
+        out = tiled(runner, pixels, scale=scale, options=options, progress=progress)
         if self.output_scale(scale, options) == scale:
             return out
         h, w = pixels.shape[:2]

@@ -14,18 +14,24 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..data.photoio import Photo
 from ..errors import GanforgeError
 from ..images import to_uint8
-from .base import Pipeline, register_pipeline
+from ..runtime import Runner
+from .base import register_pipeline
+from .image import ImageOptions, ImagePipeline, Progress
 
 
 @register_pipeline
-class ImageToImagePipeline(Pipeline):
+class ImageToImagePipeline(ImagePipeline):
+    """No options: the generator runs on the whole image in fp32, in the network's own layout
+    (``default_precision`` None), or through onnxruntime."""
+
     pipeline_kind = "image-to-image"
 
     def __init__(self, network: torch.nn.Module, config, **kw) -> None:
         super().__init__(network, config, **kw)
-        self.runner = self.network  # what inference runs: the network, or its ONNX file (pipelines.onnx.use_onnx)
+        self.default_precision = None
 
     @property
     def in_channels(self) -> int:
@@ -58,7 +64,14 @@ class ImageToImagePipeline(Pipeline):
     @torch.no_grad()
     def run_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """The model on float (N, C_in, H, W) in [-1, 1]; float32 (N, C_out, H, W) on the CPU."""
-        return self.runner(x).float().cpu()
+        return self.runner(x).cpu()
+
+    def run(self, photo: Photo, options: ImageOptions, runner: Runner, progress: Progress = None) -> Photo:
+        """The photo (as RGB, alpha dropped) through the generator at its own size; metadata kept."""
+        out = to_uint8(runner(self.to_tensor(photo.to_pil().convert("RGB"))).cpu())[0]  # (H, W, C)
+        if progress is not None:
+            progress(1, 1)
+        return photo.with_pixels(np.ascontiguousarray(out[:, :, 0] if out.shape[2] == 1 else out))
 
     def __call__(self, image: Image.Image | np.ndarray) -> Image.Image:
         out = to_uint8(self.run_tensor(self.to_tensor(image)))[0]  # (H, W, C)

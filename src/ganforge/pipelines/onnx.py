@@ -41,6 +41,7 @@ from torch import nn
 from .. import __version__
 from ..errors import GanforgeError
 from ..fileio import atomic_write
+from ..runtime import Runner
 
 OPSET = 17
 PARITY_TOL = 1e-3  # max |onnxruntime - torch| on outputs in [-1, 1]; fp32 kernels differ by ~1e-6
@@ -120,9 +121,6 @@ class OnnxNetwork(nn.Module):
     as it would for the torch network. Inputs given as None (an unconditional G's labels) are
     left out, as the export leaves them out."""
 
-    channels_last = False  # read by enhance.base.tiled: onnxruntime takes contiguous NCHW arrays
-    autocast_dtype = None  # read by enhance.base.precision: onnxruntime runs the fp32 graph
-
     def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
         super().__init__()
         self.path = Path(path)
@@ -131,8 +129,6 @@ class OnnxNetwork(nn.Module):
         self.meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.receptive_radius = int(self.meta.get("receptive_radius", 32))
         self.alignment = int(self.meta.get("alignment", 1))
-        # enhance.base reads a network's device from its first parameter: an empty one on the CPU.
-        self.anchor = nn.Parameter(torch.zeros(0), requires_grad=False)
 
     def forward(self, *inputs: torch.Tensor | None) -> torch.Tensor:
         given = [t for t in inputs if t is not None]
@@ -269,12 +265,28 @@ def check_matches(pipe, path: str | Path) -> dict[str, str]:
     return meta
 
 
-def use_onnx(pipe, path: str | Path | None = None, *, name: str = "") -> Path:
-    """Make ``pipe`` run its network through onnxruntime: the ONNX file ``path`` (checked to be
-    this model's), or this model's export in :func:`cache_dir` (made on first use). Only the
-    network call changes; tiles, options and formats stay the pipeline's. Returns the file."""
-    if not hasattr(pipe, "runner"):
-        raise GanforgeError(f"--runtime onnx runs photo, style and image-to-image models, not {pipe.pipeline_kind} models")
+class OnnxRunner(Runner):
+    """An ONNX file as a :class:`~ganforge.runtime.Runner`: fp32 on the CPU, NCHW arrays in and
+    out; tiles plan from the geometry in the file's metadata."""
+
+    precision = "fp32"
+    channels_last = False  # onnxruntime takes contiguous NCHW arrays
+
+    def __init__(self, path: str | Path, *, threads: int | None = None) -> None:
+        self.network = OnnxNetwork(path, threads=threads)
+        self.path = self.network.path
+        self.receptive_radius, self.alignment = self.network.receptive_radius, self.network.alignment
+        self.input_names = tuple(self.network.input_names)
+        self.device = torch.device("cpu")
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.network(*inputs)
+
+
+def onnx_runner(pipe, path: str | Path | None = None, *, name: str = "") -> OnnxRunner:
+    """The runner of ``pipe``'s network through onnxruntime: the ONNX file ``path`` (checked to
+    be this model's), or this model's export in :func:`cache_dir` (made on first use). Only the
+    network call changes; tiles, options and formats stay the pipeline's."""
     if pipe.device.type != "cpu":
         raise GanforgeError("--runtime onnx runs on the CPU; leave out --device cuda")
     if path is None:
@@ -282,7 +294,13 @@ def use_onnx(pipe, path: str | Path | None = None, *, name: str = "") -> Path:
     elif not Path(path).is_file():
         raise GanforgeError(f"ONNX file '{path}' does not exist; make it with ganforge export-onnx MODEL {path}")
     check_matches(pipe, path)
-    pipe.runner = OnnxNetwork(path)
-    if hasattr(pipe, "precision"):
-        pipe.precision = "fp32"  # what onnxruntime runs; bf16 is a torch runtime setting
-    return Path(path)
+    return OnnxRunner(path)
+
+
+def use_onnx(pipe, path: str | Path | None = None, *, name: str = "") -> Path:
+    """Make an image pipeline run its network through onnxruntime (``pipe.use_runtime("onnx")``);
+    returns the ONNX file."""
+    if not hasattr(pipe, "use_runtime"):
+        raise GanforgeError(f"--runtime onnx runs photo, style and image-to-image models, not {pipe.pipeline_kind} models")
+    pipe.use_runtime("onnx", path, name=name)
+    return pipe.runner.path

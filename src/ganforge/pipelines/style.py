@@ -28,38 +28,34 @@ scores.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from pydantic import Field
 from torch import nn
 
 from ..data.photoio import Photo
-from ..enhance.base import network_geometry, plan_and_run_tiles, precision as autocast_for
-from ..errors import GanforgeError
-from .base import Pipeline, register_pipeline
-from .enhance import as_photo, precision_runner
+from ..enhance.base import network_geometry, plan_and_run_tiles
+from ..runtime import Runner, TorchRunner
+from .base import register_pipeline
+from .image import ImagePipeline, Progress, TiledOptions
 
 THUMBNAIL = 256  # long side of the thumbnail whose statistics the tiles use (the art scale the models trained at)
 BLEND_RADIUS = 2  # strength_blend's local mean: a (2r + 1) x (2r + 1) box
 MAX_GAIN = 2.0  # strength_blend never raises local contrast more than this
-Progress = Callable[[int, int], None] | None
 
 
-@dataclass(frozen=True)
-class StyleOptions:
-    """How a photo is stylised. ``strength``: 0 (the photo) to 1 (the full style);
-    ``tile``: tile side in pixels (None: the whole photo at once); ``overlap``: pixels shared by
-    neighbouring tiles (None: enough for the receptive radius); ``thumbnail``: long side of the
-    thumbnail the normalisation statistics come from."""
+class StyleOptions(TiledOptions):
+    """How a photo is stylised: in tiles (``TiledOptions``), at a ``strength``, with the
+    normalisation statistics of a ``thumbnail`` of the whole photo."""
 
-    strength: float = 1.0
-    tile: int | None = 512
-    overlap: int | None = None
-    thumbnail: int = THUMBNAIL
+    strength: float = Field(default=1.0, ge=0, le=1, description="0 is the photo, 1 the full style; in between, "
+                                                                 "colour and tone blend and local contrast is kept")
+    thumbnail: int = Field(default=THUMBNAIL, ge=16, le=4096, description="long side in pixels of the thumbnail "
+                                                                          "whose statistics normalise every tile")
 
 
 def _local_mean(x: torch.Tensor, radius: int = BLEND_RADIUS) -> torch.Tensor:
@@ -122,14 +118,9 @@ class ThumbnailNetwork(nn.Module):
 
 
 @register_pipeline
-class StylePipeline(Pipeline):
+class StylePipeline(ImagePipeline):
     pipeline_kind = "style"
-
-    def __init__(self, network: torch.nn.Module, config, **kw) -> None:
-        super().__init__(network, config, **kw)
-        self.precision, self.requested_precision = "fp32", "auto"
-        self.runner: nn.Module = ThumbnailNetwork(self.network)  # or its ONNX file (pipelines.onnx.use_onnx)
-        self.set_precision("auto")
+    Options = StyleOptions
 
     @property
     def style(self) -> str:
@@ -137,66 +128,22 @@ class StylePipeline(Pipeline):
         name = str(self.config.name or self.config.data.dataset)
         return name[len("style-"):] if name.startswith("style-") else name
 
-    def to(self, device: str | torch.device) -> "StylePipeline":
-        super().to(device)
-        return self.set_precision(self.requested_precision)
-
-    def set_precision(self, precision: str = "auto") -> "StylePipeline":
-        """``auto`` (bf16 with channels-last on AMX CPUs and CUDA, else fp32), ``fp32`` or ``bf16``;
-        as for the photo tools, the saved fp32 weights are never rounded."""
-        net, resolved = precision_runner(self.network, precision)
-        self.runner = ThumbnailNetwork(net)
-        self.runner.channels_last = bool(getattr(net, "channels_last", False))
-        self.runner.autocast_dtype = getattr(net, "autocast_dtype", None)
-        self.precision, self.requested_precision = resolved, precision
-        return self
+    def torch_runner(self, precision: str | None) -> Runner:
+        """The generator with thumbnail normalisation, ``forward(tile, thumbnail)``, at ``precision``."""
+        return TorchRunner(ThumbnailNetwork(self.network), precision or "fp32", input_names=("input", "thumbnail"))
 
     # ---------------------------------------------------------------------------------- use
-    def __call__(self, image: Image.Image | np.ndarray | Photo, *, strength: float = 1.0, tile: int | None = 512,
-                 overlap: int | None = None, thumbnail: int = THUMBNAIL, progress: Progress = None) -> Image.Image:
-        """Stylise one image; returns a PIL image of the same size (RGB, or RGBA with the input's
-        alpha). ``strength``: 0 (the photo) to 1 (the full style); ``tile``: tile side in pixels
-        (None: the whole image at once); ``overlap``: pixels shared by neighbouring tiles (None:
-        the receptive radius's); ``thumbnail``: long side of the normalisation thumbnail."""
-        options = StyleOptions(strength=strength, tile=tile, overlap=overlap, thumbnail=thumbnail)
-        return self.stylize(as_photo(image), options, progress).to_pil()
-
-    def check_options(self, options: StyleOptions) -> None:
-        """A one-line error for options out of range."""
-        if not isinstance(options.strength, (int, float)) or not 0.0 <= options.strength <= 1.0:
-            raise GanforgeError(f"strength must be between 0 (the photo) and 1 (the full style), got {options.strength}")
-        if options.tile is not None and options.tile < 16:
-            raise GanforgeError(f"tile must be at least 16 pixels (or none), got {options.tile}")
-        if options.overlap is not None and options.overlap < 0:
-            raise GanforgeError(f"overlap must be 0 or more pixels, got {options.overlap}")
-        if not 16 <= options.thumbnail <= 4096:
-            raise GanforgeError(f"thumbnail must be 16 to 4096 pixels on its long side, got {options.thumbnail}")
-
-    def output_size(self, size: tuple[int, int], options: StyleOptions) -> tuple[int, int]:
-        """(width, height) of the result: the photo's."""
-        return size
-
     @torch.no_grad()
-    def stylize(self, photo: Photo, options: StyleOptions, progress: Progress = None) -> Photo:
+    def run(self, photo: Photo, options: StyleOptions, runner: Runner, progress: Progress = None) -> Photo:
         """The photo in the style, at its own size, metadata and alpha carried over."""
-        self.check_options(options)
         rgb = np.repeat(photo.pixels[:, :, None], 3, axis=2) if photo.grey else photo.pixels
-        runner = self.runner
-        device = next(iter(runner.parameters()), torch.zeros(0)).device
-        channels_last = bool(getattr(runner, "channels_last", False))
-        thumb = thumbnail_of(rgb, options.thumbnail).to(device)
+        thumb = thumbnail_of(rgb, options.thumbnail).to(runner.device)
         strength = float(options.strength)
-
-        # an ONNX file of a generator without thumbnail normalisation takes the tile alone
-        takes_thumb = len(getattr(runner, "input_names", ("input", "thumbnail"))) == 2
+        takes_thumb = len(runner.input_names) == 2  # an ONNX export of a generator without instance norm: the tile alone
 
         def fn(x: torch.Tensor) -> torch.Tensor:
-            x = x.to(device)
-            net_x, net_t = x, thumb
-            if channels_last:
-                net_x, net_t = x.contiguous(memory_format=torch.channels_last), thumb.contiguous(memory_format=torch.channels_last)
-            with autocast_for(runner):
-                art = (runner(net_x, net_t) if takes_thumb else runner(net_x)).float()
+            x = x.to(runner.device)
+            art = runner(x, thumb) if takes_thumb else runner(x)
             return strength_blend(x, art.contiguous(), strength)
 
         out = plan_and_run_tiles(fn, runner, rgb, scale=1, tile=options.tile, overlap=options.overlap,

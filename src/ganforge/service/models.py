@@ -15,7 +15,6 @@ from ..fileio import atomic_write_bytes
 from .progress import Progress, report
 
 GENERATE_SUFFIXES = ("", ".png", ".npz")
-RUNTIMES = ("torch", "onnx")  # what runs the network in apply: torch, or onnxruntime on an ONNX export
 
 
 @dataclass
@@ -175,30 +174,30 @@ def output_path(out: Path, rel: Path, single: bool, fmt: str | None) -> Path:
     return (out / rel).with_suffix(suffix)
 
 
-def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cpu", tile: int | None = 512,
-          overlap: int | None = None, precision: str = "auto", noise_level: float | None = None,
-          scale: int | None = None, fmt: str | None = None, skip_existing: bool = False,
-          runtime: str = "torch", onnx: Path | None = None, strength: float | None = None,
-          progress: Progress = None) -> ApplyResult:
-    """Run a photo, style or image-to-image model on files and folders.
+def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cpu", fmt: str | None = None,
+          skip_existing: bool = False, runtime: str = "torch", onnx: Path | None = None, progress: Progress = None,
+          **options: Any) -> ApplyResult:
+    """Run an image model (photo, style or image-to-image: any ``pipelines.ImagePipeline``) on
+    files and folders.
 
+    ``options`` are the model's own (``ganforge.load(model).options_model``): photo models take
+    ``tile``, ``overlap``, ``precision`` and their tool's (``noise_level`` for denoise, ``scale``
+    for restore); style models add ``strength`` and ``thumbnail``; image-to-image models take
+    none. They are checked once, before any file is read: an option the model does not take is a
+    ``pipelines.image.OptionError`` naming it and listing the accepted ones.
     ``out`` is a file (its extension picks the format) for a single input file, else a folder
     mirroring the inputs' relative paths (each keeps its extension unless ``fmt`` is given).
-    Photo models (``enhance``) run in tiles of ``tile`` pixels with ``overlap`` and take
-    ``noise_level`` (denoise) and ``scale`` (restore); style models run in the same tiles and
-    take ``strength`` (0 the photo, 1 the full style; default 1). Alpha, greyscale, EXIF and ICC are kept
-    (``data/photoio.py``). A bad file is recorded in ``failed`` and skipped; outputs are written
-    atomically; with ``skip_existing`` an output that exists is left alone (resuming a batch).
-    ``runtime`` ``"onnx"`` runs the network through onnxruntime inside the same tiled inference:
-    the ONNX file ``onnx`` (from ``export_onnx``), or the model's export in the cache
-    (``pipelines.onnx.cache_dir``), made and parity-checked on first use.
+    Alpha, greyscale, EXIF and ICC are kept (``data/photoio.py``). A bad file is recorded in
+    ``failed`` and skipped; outputs are written atomically; with ``skip_existing`` an output that
+    exists is left alone (resuming a batch). ``runtime`` ``"onnx"`` runs the network through
+    onnxruntime inside the same tiled inference: the ONNX file ``onnx`` (from ``export_onnx``), or
+    the model's export in the cache (``pipelines.onnx.cache_dir``), made and parity-checked on first use.
     Progress events: stage "apply" after each image (unit "image", info ``{"megapixels", "file"}``)
     and stage "tiles" within a photo (unit "tile", info ``{"file"}``), for large photos.
     """
     from ..data.imageio import BadImageError
     from ..data.photoio import output_format, read_photo, write_photo
-    from ..enhance import InferenceOptions
-    from ..pipelines.style import StyleOptions
+    from ..pipelines import ImagePipeline
 
     out = Path(out)
     files = _inputs(list(inputs))
@@ -208,33 +207,11 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
     if single:
         output_format(out)
     pipe = load_model(model, device)
-    if pipe.pipeline_kind not in ("enhance", "style", "image-to-image"):
+    if not isinstance(pipe, ImagePipeline):
         raise GanforgeError(f"'{model}' is a {pipe.pipeline_kind} model; apply needs a photo (enhance), style or "
                             "image-to-image model (use ganforge generate for generation models)")
-    options = InferenceOptions(tile=tile, overlap=overlap, noise_level=noise_level, scale=scale)
-    style_options = StyleOptions(strength=1.0 if strength is None else strength, tile=tile, overlap=overlap)
-    if strength is not None and pipe.pipeline_kind != "style":
-        raise GanforgeError(f"--strength is an option of style models; '{model}' is a {pipe.pipeline_kind} model")
-    if runtime not in RUNTIMES:
-        raise GanforgeError(f"runtime '{runtime}' is not one of {', '.join(RUNTIMES)}")
-    if runtime == "onnx" and precision == "bf16":
-        raise GanforgeError("--precision bf16 is for the torch runtime; onnxruntime runs the fp32 graph")
-    if runtime != "onnx" and onnx is not None:
-        raise GanforgeError("--onnx FILE needs --runtime onnx")
-    if pipe.pipeline_kind == "enhance":
-        pipe.set_precision("fp32" if runtime == "onnx" else precision)
-        pipe.check_options(options)
-    elif noise_level is not None or scale is not None:
-        article = "an" if pipe.pipeline_kind[0] in "aeiou" else "a"
-        raise GanforgeError(f"--noise-level and --scale are options of photo models; this is {article} "
-                            f"{pipe.pipeline_kind} model")
-    if pipe.pipeline_kind == "style":
-        pipe.set_precision("fp32" if runtime == "onnx" else precision)
-        pipe.check_options(style_options)
-    if runtime == "onnx":
-        from ..pipelines.onnx import use_onnx
-
-        use_onnx(pipe, onnx, name=model_name(model))
+    opts = pipe.options(**options)
+    pipe.use_runtime(runtime, onnx, name=model_name(model), precision=getattr(opts, "precision", None))
     result = ApplyResult()
     report(progress, "apply", 0, len(files), "image", {"megapixels": 0.0, "file": ""})
     claimed: dict[Path, Path] = {}  # output -> the input it belongs to (a.png and a.bmp both give a.png)
@@ -251,16 +228,9 @@ def apply(model: str | Path, inputs: list[Path], *, out: Path, device: str = "cp
         else:
             try:
                 photo = read_photo(src)
-                if pipe.pipeline_kind == "enhance":
-                    output_format(target, pipe.output_size(photo.size, options))
-                    produced = pipe.enhance(photo, options, progress=lambda done, total, f=str(src): report(
-                        progress, "tiles", done, total, "tile", {"file": f}))
-                elif pipe.pipeline_kind == "style":
-                    output_format(target, photo.size)
-                    produced = pipe.stylize(photo, style_options, progress=lambda done, total, f=str(src): report(
-                        progress, "tiles", done, total, "tile", {"file": f}))
-                else:
-                    produced = photo.with_pixels(np.asarray(pipe(photo.to_pil().convert("RGB"))))
+                output_format(target, pipe.output_size(photo.size, opts))
+                produced = pipe.process(photo, opts, progress=lambda done, total, f=str(src): report(
+                    progress, "tiles", done, total, "tile", {"file": f}))
                 target.parent.mkdir(parents=True, exist_ok=True)
                 write_photo(target, produced)
                 result.written.append(target)

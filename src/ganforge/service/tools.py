@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Callable, ClassVar, Literal
 
@@ -28,14 +29,39 @@ from ..schema import StrictModel
 ItemProgress = Callable[[int, int], None] | None  # (done, total) units of work within one item
 MAX_SEED = 2**31 - 1
 TEXT_PREFIX = "ganforge:"
+_LOAD_LOCK = threading.Lock()  # one load of a model at a time, so two threads never load it twice
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A named input of a tool: ``media`` is a kind of ``service.media.MEDIA`` (``image``,
+    ``table``) whose checks an upload passes before it is stored. ``many``: the job takes several
+    uploads for it and makes one item per upload (a batch); otherwise exactly one upload, shared
+    by every item (a background behind every subject)."""
+
+    name: str
+    media: str
+    title: str
+    many: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One item's result: bytes with a media type and the file suffix a download gets."""
+
+    data: bytes
+    media_type: str
+    suffix: str
 
 
 @dataclass(frozen=True)
 class Item:
-    """One unit of a job: an input image (``input``) or a seed (``seed``); ``label`` names it."""
+    """One unit of a job: an upload of the tool's ``many`` input, or a seed; ``label`` names it.
+    ``inputs`` maps input names to an index into that input's uploads."""
 
     label: str
-    input: int | None = None  # index into the job's input files
+    inputs: dict[str, int] = field(default_factory=dict)
     seed: int | None = None
 
 
@@ -53,15 +79,23 @@ class ServiceTool:
     """Base of every job tool. Class attributes:
 
     name: registry key (the API's ``tool``). title / summary: shown on the page.
-    takes_images: items are input images (True) or seeds (False).
+    inputs: the named inputs it takes (:class:`InputSpec`); none for tools that make things from seeds.
     Params: the parameters (a StrictModel; its JSON schema is the API's contract).
+
+    A tool makes an output (:meth:`run_item`) and encodes it (:meth:`encode`): a PNG with the
+    recipe in its text chunks by default; a tool whose results are not images overrides both.
     """
 
     name: ClassVar[str]
     title: ClassVar[str]
     summary: ClassVar[str]
-    takes_images: ClassVar[bool] = False
+    inputs: ClassVar[tuple[InputSpec, ...]] = ()
     Params: ClassVar[type[StrictModel]]
+
+    @property
+    def takes_images(self) -> bool:
+        """Whether the job's items are uploads (one per file of the ``many`` input) rather than seeds."""
+        return any(spec.many for spec in self.inputs)
 
     def accepts(self, model: ModelInfo) -> bool:
         raise NotImplementedError
@@ -79,20 +113,42 @@ class ServiceTool:
     def check(self, model: ModelInfo, params: StrictModel) -> None:
         """Refuse parameters this model cannot take (an unknown class), before the job is queued."""
 
-    def plan(self, params: StrictModel, n_inputs: int) -> list[Item]:
-        """The job's items."""
-        if self.takes_images:
-            if n_inputs == 0:
-                raise ParamsError("inputs", f"{self.name} needs at least one input image")
-            return [Item(label=f"image {i + 1}", input=i) for i in range(n_inputs)]
-        if n_inputs:
-            raise ParamsError("inputs", f"{self.name} takes no input images")
-        return [Item(label=f"seed {s}", seed=s) for s in getattr(params, "seeds", [0])]
+    def check_inputs(self, counts: dict[str, int]) -> None:
+        """Refuse uploads that do not fit the declared inputs: unknown names, a missing input,
+        several uploads for an input that takes one."""
+        known = {spec.name: spec for spec in self.inputs}
+        for name, n in counts.items():
+            if name not in known:
+                accepted = ", ".join(known) if known else "none"
+                raise ParamsError(f"inputs.{name}", f"{self.name} takes no input '{name}' (its inputs: {accepted})")
+            if n > 1 and not known[name].many:
+                raise ParamsError(f"inputs.{name}", f"{self.name} takes one upload as '{name}', got {n}")
+        for spec in self.inputs:
+            if not counts.get(spec.name):
+                what = "at least one input image" if spec.media == "image" and spec.many else f"an upload as '{spec.name}'"
+                raise ParamsError("inputs", f"{self.name} needs {what}")
 
-    def run_item(self, pipe: Any, params: StrictModel, item: Item, source: Path | None,
-                 progress: ItemProgress = None):
-        """One item's result as a Photo (PNG text added by :func:`run_item`)."""
+    def plan(self, params: StrictModel, counts: dict[str, int]) -> list[Item]:
+        """The job's items: one per upload of the ``many`` input, else one per seed."""
+        self.check_inputs({k: v for k, v in counts.items() if v})
+        singles = {spec.name: 0 for spec in self.inputs if not spec.many}
+        batch = next((spec for spec in self.inputs if spec.many), None)
+        if batch is not None:
+            return [Item(label=f"image {i + 1}", inputs={batch.name: i, **singles}) for i in range(counts[batch.name])]
+        return [Item(label=f"seed {s}", inputs=singles, seed=s) for s in getattr(params, "seeds", [0])]
+
+    def run_item(self, pipe: Any, params: StrictModel, item: Item, sources: dict[str, Path],
+                 progress: ItemProgress = None) -> Any:
+        """One item's output (a Photo for image tools); ``sources`` maps input names to files."""
         raise NotImplementedError
+
+    def encode(self, output: Any, recipe: dict[str, str]) -> Result:
+        """The output as a result: a PNG whose text chunks are ``recipe`` (the input's own text is
+        not the result's)."""
+        from ..data.photoio import encode_photo
+
+        output.info = {**{k: v for k, v in output.info.items() if k != "text"}, "text": recipe}
+        return Result(encode_photo(output, "PNG"), "image/png", ".png")
 
 
 class ParamsError(GanforgeError):
@@ -119,12 +175,27 @@ def register_tool(cls: type[ServiceTool]) -> type[ServiceTool]:
 
 
 @functools.lru_cache(maxsize=None)
+def _load(name: str) -> Any:
+    from ..pipelines import load
+
+    return load(name)
+
+
+def loaded(name: str) -> Any:
+    """The bundled model ``name``'s pipeline, loaded once per process and shared by every thread:
+    pipelines keep no per-call state (options and precision are arguments of ``process``), so a
+    job's items never copy a network."""
+    with _LOAD_LOCK:
+        return _load(name)
+
+
+@functools.lru_cache(maxsize=None)
 def _bundled() -> tuple[ModelInfo, ...]:
-    from ..pipelines import bundled_models, load
+    from ..pipelines import bundled_models
 
     infos = []
     for name in bundled_models():
-        pipe = load(name)
+        pipe = loaded(name)
         details = pipe.describe()
         summary = details.get("does") or _generation_summary(details)
         infos.append(ModelInfo(name=name, kind=pipe.pipeline_kind, summary=summary,
@@ -166,12 +237,11 @@ def result_text(tool: str, model: str, params: StrictModel, seed: int | None) ->
     return text
 
 
-def run_item(tool: ServiceTool, model: str, pipe: Any, params: StrictModel, item: Item, source: Path | None,
-             progress: ItemProgress = None):
-    """``tool.run_item`` with the reproduction text added to the result's PNG text."""
-    photo = tool.run_item(pipe, params, item, source, progress)
-    photo.info = {**photo.info, "text": {**photo.info.get("text", {}), **result_text(tool.name, model, params, item.seed)}}
-    return photo
+def run_item(tool: ServiceTool, model: str, pipe: Any, params: StrictModel, item: Item, sources: dict[str, Path],
+             progress: ItemProgress = None) -> Result:
+    """One item through ``tool``, encoded with the recipe that makes it again (:func:`result_text`)."""
+    output = tool.run_item(pipe, params, item, sources, progress)
+    return tool.encode(output, result_text(tool.name, model, params, item.seed))
 
 
 def _photo(pixels: np.ndarray):
@@ -193,10 +263,9 @@ class _GenerationTool(ServiceTool):
     def accepts(self, model: ModelInfo) -> bool:
         return model.kind == "generation" and model.details.get("kind") == "image"
 
-    def one_item(self, n_inputs: int, label: str, seed: int) -> list[Item]:
+    def one_item(self, counts: dict[str, int], label: str, seed: int) -> list[Item]:
         """The plan of a tool that makes one picture from several seeds (a walk, a mixing figure)."""
-        if n_inputs:
-            raise ParamsError("inputs", f"{self.name} takes no input images")
+        self.check_inputs({k: v for k, v in counts.items() if v})
         return [Item(label=label, seed=seed)]
 
     def check(self, model: ModelInfo, params: StrictModel) -> None:
@@ -245,12 +314,12 @@ class Generate(_GenerationTool):
     summary = "new images from a generator, by class and seed"
     Params = GenerateParams
 
-    def plan(self, params: StrictModel, n_inputs: int) -> list[Item]:
+    def plan(self, params: StrictModel, counts: dict[str, int]) -> list[Item]:
         if len(set(params.seeds)) != len(params.seeds):
             raise ParamsError("params.seeds", "give each seed once")
-        return super().plan(params, n_inputs)
+        return super().plan(params, counts)
 
-    def run_item(self, pipe, params, item, source, progress=None):
+    def run_item(self, pipe, params, item, sources, progress=None):
         from ..images import make_grid, to_uint8
         from .models import grid_columns
 
@@ -279,10 +348,10 @@ class Interpolate(_GenerationTool):
     Params = InterpolateParams
     one_class = True
 
-    def plan(self, params, n_inputs):
-        return self.one_item(n_inputs, "walk " + ",".join(map(str, params.seeds)), params.seeds[0])
+    def plan(self, params, counts):
+        return self.one_item(counts, "walk " + ",".join(map(str, params.seeds)), params.seeds[0])
 
-    def run_item(self, pipe, params, item, source, progress=None):
+    def run_item(self, pipe, params, item, sources, progress=None):
         from ..latent import interpolate
         from .latent import walk_grid
 
@@ -312,10 +381,10 @@ class Mix(_GenerationTool):
     def accepts(self, model: ModelInfo) -> bool:
         return super().accepts(model) and model.details.get("family") == "stylegan"
 
-    def plan(self, params, n_inputs):
-        return self.one_item(n_inputs, f"{len(params.rows)} x {len(params.cols)} mix", params.rows[0])
+    def plan(self, params, counts):
+        return self.one_item(counts, f"{len(params.rows)} x {len(params.cols)} mix", params.rows[0])
 
-    def run_item(self, pipe, params, item, source, progress=None):
+    def run_item(self, pipe, params, item, sources, progress=None):
         from ..latent import style_mix
 
         layers = None
@@ -326,93 +395,50 @@ class Mix(_GenerationTool):
                                 classes=_class_arg(params.classes), psi=params.truncation))
 
 
-# Photo tools: one job tool per enhance tool ---------------------------------------------------
+# Image tools: photo tools and styles, one contract (pipelines.ImagePipeline) --------------------
 
-_ENHANCE_FIELDS: dict[str, tuple[Any, Any]] = {
-    "tile": (int | None, Field(default=512, ge=16, le=4096, description="tile side in input pixels (memory is bounded "
-                                                                         "by the tile); empty: the whole photo at once")),
-    "overlap": (int | None, Field(default=None, ge=0, le=512, description="pixels shared by neighbouring tiles; "
-                                                                          "empty: the network's receptive radius")),
-    "precision": (Literal["auto", "fp32", "bf16"], Field(default="auto", description="auto: bf16 where the CPU has "
-                                                                                    "AMX or on CUDA, else fp32")),
-    "noise_level": (float | None, Field(default=None, ge=0, le=255, description="the noise's sigma on 0..255 if "
-                                                                                 "known; empty: blind")),
-    "scale": (int | None, Field(default=None, ge=1, le=8, description="output scale; empty: the model's own")),
-}
+IMAGE_INPUT = InputSpec("image", "image", "Photos", many=True, description="one result per photo")
 
 
-class _PhotoTool(ServiceTool):
-    takes_images = True
-    enhance_tool: str
+class ImageTool(ServiceTool):
+    """A tool over an image pipeline kind: its parameters are the pipeline's options model, and
+    an item is ``pipe.process(photo, params)``. Subclasses name the pipeline kind (and, for the
+    photo tools, which enhance tool) they accept; nothing here branches on either."""
+
+    inputs = (IMAGE_INPUT,)
+    pipeline_kind: ClassVar[str]
+    enhance_tool: ClassVar[str | None] = None
 
     def accepts(self, model: ModelInfo) -> bool:
-        return model.kind == "enhance" and model.details.get("tool") == self.enhance_tool
+        return model.kind == self.pipeline_kind and model.details.get("tool") == self.enhance_tool
 
     def check(self, model: ModelInfo, params: StrictModel) -> None:
-        scale = getattr(params, "scale", None)
-        if scale is not None:
-            from ..enhance import TOOLS as ENHANCE
-            from ..enhance import InferenceOptions
+        """The model's own rules on the options (restore's scales), before the job is queued."""
+        try:
+            loaded(model.name).check(params)
+        except GanforgeError as err:
+            raise ParamsError(f"params.{next(iter(params.model_fields_set), 'options')}", str(err)) from None
 
-            try:
-                ENHANCE.get(self.enhance_tool).output_scale(int(model.details["scale"]), InferenceOptions(scale=scale))
-            except GanforgeError as err:
-                raise ParamsError("params.scale", str(err)) from None
-
-    def run_item(self, pipe, params, item, source, progress=None):
+    def run_item(self, pipe, params, item, sources, progress=None):
         from ..data.photoio import read_photo
-        from ..enhance import InferenceOptions
 
-        pipe.set_precision(params.precision)
-        options = InferenceOptions(tile=params.tile, overlap=params.overlap,
-                                   noise_level=getattr(params, "noise_level", None), scale=getattr(params, "scale", None))
-        result = pipe.enhance(read_photo(source), options, progress=progress)
-        result.info = {k: v for k, v in result.info.items() if k != "text"}  # the input's text is not the result's
-        return result
+        return pipe.process(read_photo(sources["image"]), params, progress)
 
 
-def _register_photo_tools() -> None:
+def _register_image_tools() -> None:
     from ..enhance import TOOLS as ENHANCE
+    from ..pipelines.enhance import enhance_options
+    from ..pipelines.style import StyleOptions
 
     for name in ENHANCE.names():
         tool = ENHANCE.get(name)
-        fields = {k: _ENHANCE_FIELDS[k] for k in ("tile", "overlap", "precision", *tool.options)}
-        params = create_model(f"{name.title()}Params", __base__=StrictModel, **fields)
-        cls = type(name.title(), (_PhotoTool,), {"name": name, "title": name.title(), "summary": tool.summary.format(scale=" or ".join(map(str, tool.scales))),
-                                                 "Params": params, "enhance_tool": name, "__module__": __name__})
-        register_tool(cls)
+        summary = tool.summary.format(scale=" or ".join(map(str, tool.scales)))
+        register_tool(type(name.title(), (ImageTool,), {
+            "name": name, "title": name.title(), "summary": summary, "Params": enhance_options(name),
+            "pipeline_kind": "enhance", "enhance_tool": name, "__module__": __name__}))
+    register_tool(type("Style", (ImageTool,), {
+        "name": "style", "title": "Style", "Params": StyleOptions, "pipeline_kind": "style", "__module__": __name__,
+        "summary": "photos into art in a bundled style (painting, cartoon, woodblock), at any size"}))
 
 
-_register_photo_tools()
-
-
-# Style transfer: the style models (pipelines/style.py) -------------------------------------------
-
-class StyleParams(StrictModel):
-    strength: float = Field(default=1.0, ge=0, le=1, description="0 is the photo, 1 the full style; in between, "
-                                                                 "colour and tone blend and local contrast is kept")
-    tile: int | None = _ENHANCE_FIELDS["tile"][1]
-    overlap: int | None = _ENHANCE_FIELDS["overlap"][1]
-    precision: Literal["auto", "fp32", "bf16"] = _ENHANCE_FIELDS["precision"][1]
-
-
-@register_tool
-class Style(ServiceTool):
-    name = "style"
-    title = "Style"
-    summary = "photos into art in a bundled style (painting, cartoon, woodblock), at any size"
-    takes_images = True
-    Params = StyleParams
-
-    def accepts(self, model: ModelInfo) -> bool:
-        return model.kind == "style"
-
-    def run_item(self, pipe, params, item, source, progress=None):
-        from ..data.photoio import read_photo
-        from ..pipelines.style import StyleOptions
-
-        pipe.set_precision(params.precision)
-        options = StyleOptions(strength=params.strength, tile=params.tile, overlap=params.overlap)
-        result = pipe.stylize(read_photo(source), options, progress=progress)
-        result.info = {k: v for k, v in result.info.items() if k != "text"}  # the input's text is not the result's
-        return result
+_register_image_tools()

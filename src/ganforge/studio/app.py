@@ -68,7 +68,7 @@ def create_app(settings: StudioSettings | None = None, *, queue: JobQueue | None
                                                       "health")])
     app.state.settings, app.state.store, app.state.queue = settings, store, queue
     errors.install(app)
-    for router in (tools.router, uploads.router, jobs.router, usage.router, keys.router, session.router):
+    for router in (tools.router, uploads.router, jobs.make_router(), usage.router, keys.router, session.router):
         app.include_router(router)
 
     upload_limit = settings.max_upload_bytes * settings.max_files_per_upload + 2**20

@@ -59,7 +59,14 @@ def install(app) -> None:
         if first.get("type") == "json_invalid":  # its loc is a character position, not a field
             detail = first.get("ctx", {}).get("error")
             return error_response(422, "invalid", f"the body is not valid JSON{f' ({detail})' if detail else ''}")
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        raw = list(first.get("loc", ()))
+        body = err.body if isinstance(err.body, dict) else {}
+        if first.get("type") in ("union_tag_invalid", "union_tag_not_found"):  # the discriminator itself is wrong
+            tag = str(first.get("ctx", {}).get("discriminator", "")).strip("'") or "body"
+            return error_response(422, "invalid", f"{tag}: {first.get('msg', 'invalid')}", tag)
+        if raw[:1] == ["body"] and len(raw) > 1 and body and raw[1] == body.get("tool"):
+            del raw[1]  # a tagged union's loc names the tag it chose (the tool); the client's field follows it
+        loc = [str(p) for p in raw if p not in ("body", "query", "path", "header")]
         field = ".".join(loc) or None
         return error_response(422, "invalid", f"{field + ': ' if field else ''}{first.get('msg', 'invalid')}", field)
 

@@ -9,7 +9,6 @@ re-queued after a restart) are not run again.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,8 @@ class JobSpec:
     tool: str
     model: str
     params: dict[str, Any]
-    items: list[dict[str, Any]] = field(default_factory=list)  # idx, label, upload_id, seed, status, name
+    # idx, label, seed, status, upload_id (the item's own upload), inputs ({input name: upload id}), name
+    items: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "attempt": self.attempt, "tool": self.tool, "model": self.model,
@@ -42,42 +42,23 @@ class Sink(Protocol):
     def item(self, idx: int, **fields: Any) -> bool:
         """Set an item's status / done / total / error; False when this attempt is no longer current."""
 
-    def result(self, idx: int, name: str, data: bytes) -> bool:
-        """Store an item's result file and mark it succeeded."""
+    def result(self, idx: int, name: str, data: bytes, media_type: str) -> bool:
+        """Store an item's result file (``media_type``) and mark it succeeded."""
 
     def cancelled(self) -> bool:
         """Whether the job should stop."""
 
 
-def result_name(idx: int, item: dict[str, Any]) -> str:
-    """A result's file name: from the upload's file name or the seed, never a path."""
+RESULT_NAME = re.compile(r"^[0-9]{4}-[A-Za-z0-9._-]{1,60}\.[a-z0-9]{1,8}$")  # what result_name makes
+
+
+def result_name(idx: int, item: dict[str, Any], suffix: str) -> str:
+    """A result's file name: from the upload's file name or the seed and the result's suffix
+    (``.png``, ``.csv``), never a path."""
     base = item.get("name") or (f"seed-{item['seed']}" if item.get("seed") is not None else "result")
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(str(base)).stem).strip(".-")[:60] or "result"
-    return f"{idx + 1:04d}-{stem}.png"
-
-
-_pipes = threading.local()
-
-
-def pipeline(model: str):
-    """The model's pipeline, loaded once per thread (pipelines keep per-call state such as precision)."""
-    from ..service.models import load_model
-
-    cache = getattr(_pipes, "cache", None)
-    if cache is None:
-        cache = _pipes.cache = {}
-    if model not in cache:
-        if len(cache) >= 4:
-            cache.pop(next(iter(cache)))
-        cache[model] = load_model(model)
-    return cache[model]
-
-
-def png_bytes(photo) -> bytes:
-    """A result Photo as PNG bytes (its text chunks, alpha, ICC and EXIF kept)."""
-    from ..data.photoio import encode_photo
-
-    return encode_photo(photo, "PNG")
+    ext = re.sub(r"[^a-z0-9]", "", suffix.lower())[:8] or "bin"
+    return f"{idx + 1:04d}-{stem}.{ext}"
 
 
 def execute(spec: JobSpec, input_path: Callable[[str], Path], sink: Sink) -> str | None:
@@ -87,12 +68,12 @@ def execute(spec: JobSpec, input_path: Callable[[str], Path], sink: Sink) -> str
     next item or tile.
     """
     from ..data.imageio import BadImageError
-    from ..service.tools import TOOLS, Item, run_item
+    from ..service.tools import TOOLS, Item, loaded, run_item
 
     try:
         tool = TOOLS.get(spec.tool)
         params = tool.parse(spec.params)
-        pipe = pipeline(spec.model)
+        pipe = loaded(spec.model)
     except GanforgeError as err:
         return str(err)
     for it in spec.items:
@@ -112,11 +93,10 @@ def execute(spec: JobSpec, input_path: Callable[[str], Path], sink: Sink) -> str
                 if sink.cancelled() or not sink.item(idx, done=done, total=total):
                     raise Cancelled()
 
-        item = Item(label=it["label"], input=None, seed=it.get("seed"))
+        item = Item(label=it["label"], seed=it.get("seed"))
         try:
-            source = input_path(it["upload_id"]) if it.get("upload_id") else None
-            photo = run_item(tool, spec.model, pipe, params, item, source, progress)
-            data = png_bytes(photo)
+            sources = {name: input_path(upload_id) for name, upload_id in (it.get("inputs") or {}).items()}
+            result = run_item(tool, spec.model, pipe, params, item, sources, progress)
         except Cancelled:
             raise
         except BadImageError as err:  # its message starts with the server's path; the client knows the file's name
@@ -125,6 +105,6 @@ def execute(spec: JobSpec, input_path: Callable[[str], Path], sink: Sink) -> str
         except GanforgeError as err:
             sink.item(idx, status="failed", error=str(err))
             continue
-        if not sink.result(idx, result_name(idx, it), data):
+        if not sink.result(idx, result_name(idx, it, result.suffix), result.data, result.media_type):
             raise Cancelled()
     return None

@@ -25,11 +25,21 @@ class ModelOut(BaseModel):
     details: dict[str, Any]  # classes, scale, parameters, measured metrics, ...
 
 
+class InputOut(BaseModel):
+    name: str  # the key of the job's `inputs`
+    title: str
+    media: str  # the kind of upload: "image" or "table"
+    media_types: list[str]  # what an upload for it may be (its `accept`)
+    many: bool  # True: several uploads, one item each (a batch); False: exactly one, shared by every item
+    description: str
+
+
 class ToolOut(BaseModel):
     name: str
     title: str
     summary: str
-    takes_images: bool  # True: the job's inputs are uploaded images, one item each; False: seeds
+    takes_images: bool  # True: the job's items are uploads (one per file of its `many` input); False: seeds
+    inputs: list[InputOut]  # the named uploads a job of this tool takes
     models: list[ModelOut]
     params_schema: dict[str, Any]  # JSON schema of `params`
 
@@ -38,25 +48,16 @@ class UploadOut(BaseModel):
     id: str
     filename: str
     format: str
-    width: int
+    media_type: str  # image/png, text/csv, ...
+    width: int  # 0 for tables
     height: int
     bytes: int
+    meta: dict[str, Any] | None = None  # tables: {"rows", "columns"}
     url: str
 
 
 class UploadsOut(BaseModel):
     uploads: list[UploadOut]
-
-
-class JobIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented: no "1" for 1, no 0 for false
-
-    tool: str = Field(description="a tool name from GET /v1/tools", examples=["generate"])
-    model: str = Field(description="one of the tool's models", examples=["fashion-cgan"])
-    params: dict[str, Any] = Field(default_factory=dict, description="the tool's parameters (its params_schema)",
-                                   examples=[{"seeds": [1, 2], "count": 16}])
-    inputs: list[str] = Field(default_factory=list, max_length=1000,
-                              description="upload ids (POST /v1/uploads) for tools that take images")
 
 
 class Progress(BaseModel):
@@ -71,8 +72,10 @@ class ItemOut(BaseModel):
     progress: Progress  # work units within the item (tiles of a photo)
     error: str | None
     seed: int | None
-    input_url: str | None
+    input_url: str | None  # the item's own upload (its file of the batch input)
+    inputs: dict[str, str]  # every upload the item uses, by input name: their URLs
     result_url: str | None
+    media_type: str | None  # the result's
 
 
 class JobProgress(BaseModel):

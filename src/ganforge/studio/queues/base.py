@@ -69,7 +69,7 @@ def job_spec(store: Store, job: dict) -> JobSpec:
     for it in store.items(job["id"]):
         upload = store.upload(it["upload_id"]) if it["upload_id"] else None
         items.append({"idx": it["idx"], "label": it["label"], "upload_id": it["upload_id"], "seed": it["seed"],
-                      "status": it["status"], "name": upload["filename"] if upload else None})
+                      "inputs": it["inputs"], "status": it["status"], "name": upload["filename"] if upload else None})
     return JobSpec(id=job["id"], attempt=job["attempts"], tool=job["tool"], model=job["model"],
                    params=json.loads(job["params"]), items=items)
 
@@ -83,7 +83,7 @@ class StoreSink:
     def item(self, idx: int, **fields: Any) -> bool:
         return self.store.item_update(self.job_id, self.attempt, idx, **fields)
 
-    def result(self, idx: int, name: str, data: bytes) -> bool:
+    def result(self, idx: int, name: str, data: bytes, media_type: str) -> bool:
         from ...fileio import atomic_write_bytes
 
         if not self.store.is_current(self.job_id, self.attempt):
@@ -91,7 +91,8 @@ class StoreSink:
         folder = self.store.result_dir(self.job_id)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(folder / name, data)
-        return self.store.item_update(self.job_id, self.attempt, idx, status="succeeded", result=name, error=None)
+        return self.store.item_update(self.job_id, self.attempt, idx, status="succeeded", result=name,
+                                      media_type=media_type, error=None)
 
     def cancelled(self) -> bool:
         return self.store.cancel_requested(self.job_id)

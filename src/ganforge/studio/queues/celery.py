@@ -59,7 +59,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import GanforgeError
-from ..runner import Cancelled, JobSpec, execute
+from ..runner import RESULT_NAME, Cancelled, JobSpec, execute
 from ..store import Store
 from .base import JobQueue, StoreSink, heartbeat_interval, job_spec
 
@@ -67,14 +67,14 @@ log = logging.getLogger("ganforge.studio")
 
 TASK = "ganforge.run_job"
 CELERY_QUEUE = "ganforge"
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2  # 2: items name their inputs ({input: upload id}); results carry a media type
 CHUNK = 64 * 2**20  # bytes per Redis list element (a Redis string holds at most 512 MiB)
 BLOB_TTL = 7 * 86400  # seconds: inputs, results and attempt keys outlive any sane wait, then expire
 FLAG_TTL = 86400  # seconds: cancel and claim keys
 ITEM_FIELDS = {"status", "done", "total", "error"}  # what a worker's item event may set
 ITEM_STATUSES = {"running", "failed"}  # "succeeded" only comes with a result
 HEX_ID = re.compile(r"^[0-9a-f]{24}$")
-RESULT_NAME = re.compile(r"^[0-9]{4}-[A-Za-z0-9._-]{1,60}\.png$")
+MEDIA_TYPE = re.compile(r"^[a-z]+/[a-z0-9.+-]{1,60}$")  # a result's media type, as a worker reports it
 NAMESPACE_FILE = "celery-namespace"
 
 
@@ -270,7 +270,7 @@ class CeleryQueue(JobQueue):
             return False
         spec = job_spec(self.store, job)
         try:
-            for upload_id in {it["upload_id"] for it in spec.items if it["upload_id"]}:
+            for upload_id in {u for it in spec.items for u in (it["inputs"] or {}).values()}:
                 try:
                     data = self.store.upload_path(upload_id).read_bytes()
                 except OSError:  # the worker fails just this item ("input is gone"), as the local queue would
@@ -295,7 +295,7 @@ class CeleryQueue(JobQueue):
 
     def _forget(self, job_id: str, attempt: int) -> None:
         """Delete a finished job's keys (its inputs, attempt, cancel flag and every attempt's claim)."""
-        uploads = {it["upload_id"] for it in self.store.items(job_id) if it["upload_id"]}
+        uploads = {u for it in self.store.items(job_id) for u in (it["inputs"] or {}).values()}
         self.redis.delete(self.keys.attempt(job_id), self.keys.cancel(job_id),
                           *(self.keys.claim(job_id, a) for a in range(1, attempt + 1)),
                           *(self.keys.input(job_id, u) for u in uploads))
@@ -341,9 +341,10 @@ class CeleryQueue(JobQueue):
             key = self.keys.result(job_id, attempt, int(event["idx"]))
             data = get_blob(self.redis, key)
             self.redis.delete(key)
-            if data is None or not RESULT_NAME.match(event["name"]):
-                raise ValueError(f"result {event['name']!r} of job {job_id} missing or misnamed")
-            sink.result(int(event["idx"]), event["name"], data)
+            media_type = str(event.get("media_type", ""))
+            if data is None or not RESULT_NAME.match(event["name"]) or not MEDIA_TYPE.match(media_type):
+                raise ValueError(f"result {event['name']!r} ({media_type!r}) of job {job_id} missing or misnamed")
+            sink.result(int(event["idx"]), event["name"], data, media_type)
         elif kind == "finish":
             error = event.get("error")
             status = self.store.finish(job_id, attempt, None if error is None else str(error)[:2000])
@@ -375,9 +376,9 @@ class RedisSink:
         self.push("item", idx=idx, fields=fields)
         return self.current()
 
-    def result(self, idx: int, name: str, data: bytes) -> bool:
+    def result(self, idx: int, name: str, data: bytes, media_type: str) -> bool:
         put_blob(self.client, self.keys.result(self.job_id, self.attempt, idx), data)
-        self.push("result", idx=idx, name=name)
+        self.push("result", idx=idx, name=name, media_type=media_type)
         return self.current()
 
     def cancelled(self) -> bool:

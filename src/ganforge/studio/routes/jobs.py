@@ -1,6 +1,10 @@
-"""Jobs: submit (202 + Location), status, server-sent progress, cancel, history, results and zip."""
+"""Jobs: submit (202 + Location), status, server-sent progress, cancel, history, results and zip.
 
-from __future__ import annotations
+The router is made per app (:func:`make_router`), because the submit body is the union of the
+tools registered when the app is made (``studio.jobs.job_body``). No ``from __future__ import
+annotations`` here: FastAPI reads the body's type from the route function's annotations, and
+that type is a local of ``make_router``.
+"""
 
 import asyncio
 import io
@@ -12,14 +16,12 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
-from ...errors import GanforgeError
-from ...service.tools import TOOLS, ParamsError, model_info
-from ..auth import Caller, authenticate, day_start
+from ..auth import Caller, authenticate
 from ..errors import ApiError, responses
-from ..schemas import Cancelled, ItemOut, JobIn, JobLinks, JobList, JobOut, JobProgress, JobStatus, Progress
+from ..jobs import job_body, submit
+from ..schemas import Cancelled, ItemOut, JobLinks, JobList, JobOut, JobProgress, JobStatus, Progress
 from ..store import FINISHED, Store
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 KEEPALIVE = 15.0  # seconds between comment lines on a quiet event stream
 
 
@@ -34,7 +36,9 @@ def job_out(store: Store, job: dict) -> JobOut:
         items.append(ItemOut(index=it["idx"], label=it["label"], status=it["status"], seed=it["seed"],
                              progress=Progress(done=it["done"], total=it["total"]), error=it["error"],
                              input_url=f"/v1/uploads/{it['upload_id']}" if it["upload_id"] else None,
-                             result_url=f"/v1/jobs/{jid}/results/{it['idx']}" if it["result"] else None))
+                             inputs={name: f"/v1/uploads/{u}" for name, u in (it["inputs"] or {}).items()},
+                             result_url=f"/v1/jobs/{jid}/results/{it['idx']}" if it["result"] else None,
+                             media_type=it["media_type"] if it["result"] else None))
     total = job["n_items"]
     return JobOut(id=jid, tool=job["tool"], model=job["model"], params=json.loads(job["params"]), status=job["status"],
                   created=job["created"], started=job["started"], finished=job["finished"], error=job["error"],
@@ -54,68 +58,40 @@ def owned_job(store: Store, job_id: str, caller: Caller) -> dict:
     return job
 
 
-def _refuse(err: GanforgeError, field: str) -> ApiError:
-    if isinstance(err, ParamsError):
-        return ApiError(422, "invalid", str(err), field=err.field)
-    return ApiError(422, "invalid", f"{field}: {err}", field=field)
+def make_router() -> APIRouter:
+    """The jobs routes, with the submit body of every tool registered now."""
+    router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+    JobIn = job_body()
+
+    @router.post("", status_code=202, response_model=JobOut, responses=responses(400, 401, 403, 409, 422, 429))
+    def create_job(body: JobIn, request: Request, response: Response, caller: Caller = Depends(authenticate),
+                   idempotency_key: str | None = Header(default=None, max_length=200,
+                                                        description="a retried POST with the same key returns the "
+                                                                    "same job")) -> JobOut:
+        """Queue a job: one item per input image (photo tools) or per seed (generate). Answers at once
+        with the job; follow `Location`, poll it or stream its events. The body's `tool` picks its
+        `params` schema (below, one per tool)."""
+        store: Store = request.app.state.store
+        job, created = submit(store, request.app.state.settings, caller.key, body, idempotency_key)
+        if created:
+            request.app.state.queue.notify()
+        response.headers["Location"] = f"/v1/jobs/{job['id']}"
+        return job_out(store, job)
+
+    for route in (list_jobs, get_job, job_events, cancel_job, results_zip, result):
+        router.add_api_route(**route.route_args, endpoint=route)
+    return router
 
 
-@router.post("", status_code=202, response_model=JobOut, responses=responses(400, 401, 403, 409, 422, 429))
-def create_job(body: JobIn, request: Request, response: Response, caller: Caller = Depends(authenticate),
-               idempotency_key: str | None = Header(default=None, max_length=200,
-                                                    description="a retried POST with the same key returns the same job")
-               ) -> JobOut:
-    """Queue a job: one item per input image (photo tools) or per seed (generate). Answers at once
-    with the job; follow `Location`, poll it or stream its events."""
-    store: Store = request.app.state.store
-    settings = request.app.state.settings
-    try:
-        tool = TOOLS.get(body.tool)
-    except GanforgeError as err:
-        raise _refuse(err, "tool") from None
-    if body.model not in tool.models():
-        raise ApiError(422, "invalid", f"model: '{body.model}' is not a model of {tool.name}; use one of: "
-                                       f"{', '.join(tool.models())}", field="model")
-    try:
-        params = tool.parse(body.params)
-        tool.check(model_info(body.model), params)
-        plan = tool.plan(params, len(body.inputs))
-    except GanforgeError as err:
-        raise _refuse(err, "params") from None
-    if len(plan) > settings.max_items_per_job:
-        raise ApiError(422, "invalid", f"{len(plan)} items in one job; at most {settings.max_items_per_job}",
-                       field="inputs" if tool.takes_images else "params.seeds")
-    names = []  # an image item is labelled with its upload's file name
-    for i, upload_id in enumerate(body.inputs):
-        row = store.upload(upload_id)
-        if row is None or row["key_id"] != caller.key.id:
-            raise ApiError(422, "invalid", f"inputs[{i}]: no upload '{upload_id}' of yours (POST /v1/uploads first)",
-                           field=f"inputs[{i}]")
-        names.append(row["filename"])
-    limit = caller.key.images_per_day
-    if limit is not None:
-        start = day_start()
-        used = store.images_since(caller.key.id, start)
-        if used + len(plan) > limit:
-            wait = max(1, int(start + 86400 - time.time()))
-            raise ApiError(429, "rate_limited", f"this job has {len(plan)} images and key '{caller.key.name}' has "
-                                                f"{limit - used} of its {limit} images left today (resets at 00:00 UTC)",
-                           headers={"Retry-After": str(wait)})
-    items = [{"label": it.label if it.input is None else names[it.input], "seed": it.seed,
-              "upload_id": body.inputs[it.input] if it.input is not None else None} for it in plan]
-    clean = params.model_dump(mode="json")
-    job_id, created = store.add_job(key_id=caller.key.id, tool=tool.name, model=body.model, params=clean,
-                                    items=items, idempotency=idempotency_key)
-    job = store.job(job_id)
-    if not created and (job["tool"], job["model"], json.loads(job["params"])) != (tool.name, body.model, clean):
-        raise ApiError(409, "conflict", "this Idempotency-Key was used for a different job; use a new key")
-    if created:
-        request.app.state.queue.notify()
-    response.headers["Location"] = f"/v1/jobs/{job_id}"
-    return job_out(store, job)
+def _route(path: str, **args):
+    """Mark a function as a route of :func:`make_router` (added to each app's router there)."""
+    def mark(fn):
+        fn.route_args = {"path": path, **args}
+        return fn
+    return mark
 
 
-@router.get("", response_model=JobList, responses=responses(401, 422, 429))
+@_route("", methods=["GET"], response_model=JobList, responses=responses(401, 422, 429))
 def list_jobs(request: Request, caller: Caller = Depends(authenticate),
               limit: int = Query(20, ge=1, le=200),
               before: int | None = Query(None, ge=1, le=2**63 - 1,  # SQLite's largest integer
@@ -128,14 +104,14 @@ def list_jobs(request: Request, caller: Caller = Depends(authenticate),
                    next_before=rows[-1]["seq"] if len(rows) == limit else None)
 
 
-@router.get("/{job_id}", response_model=JobOut, responses=responses(401, 403, 404, 429))
+@_route("/{job_id}", methods=["GET"], response_model=JobOut, responses=responses(401, 403, 404, 429))
 def get_job(job_id: str, request: Request, caller: Caller = Depends(authenticate)) -> JobOut:
     """Status, progress, per-item status and result links."""
     store: Store = request.app.state.store
     return job_out(store, owned_job(store, job_id, caller))
 
 
-@router.get("/{job_id}/events", responses={**responses(401, 403, 404, 429),
+@_route("/{job_id}/events", methods=["GET"], responses={**responses(401, 403, 404, 429),
                                            200: {"content": {"text/event-stream": {}},
                                                  "description": "`event: job` with the job's JSON at each change; "
                                                                 "the stream ends after the job finishes"}})
@@ -167,7 +143,7 @@ async def job_events(job_id: str, request: Request, caller: Caller = Depends(aut
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-@router.delete("/{job_id}", status_code=202, response_model=Cancelled, responses=responses(401, 403, 404, 409, 429))
+@_route("/{job_id}", methods=["DELETE"], status_code=202, response_model=Cancelled, responses=responses(401, 403, 404, 409, 429))
 def cancel_job(job_id: str, request: Request, caller: Caller = Depends(authenticate)) -> Cancelled:
     """Cancel a job: a queued job at once, a running one at its next item or tile (finished items keep
     their results)."""
@@ -180,28 +156,31 @@ def cancel_job(job_id: str, request: Request, caller: Caller = Depends(authentic
     return Cancelled(id=job_id, status=status)
 
 
-@router.get("/{job_id}/results.zip", response_class=Response, responses={
+@_route("/{job_id}/results.zip", methods=["GET"], response_class=Response, responses={
     **responses(401, 403, 404, 429), 200: {"content": {"application/zip": {}}, "description": "every result and job.json"}})
 def results_zip(job_id: str, request: Request, caller: Caller = Depends(authenticate)) -> Response:
     """Every result of the job so far as one zip, with job.json (tool, model, parameters, items)."""
     store: Store = request.app.state.store
     job = owned_job(store, job_id, caller)
     out = job_out(store, job)
-    names = [it["result"] for it in store.items(job_id) if it["result"]]
+    names = [(it["result"], it["media_type"] or "image/png") for it in store.items(job_id) if it["result"]]
     if not names:
         raise ApiError(404, "not_found", f"job {job_id} has no results yet (status {job['status']})")
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are compressed already
-        for name in names:
-            zf.write(store.result_dir(job_id) / name, arcname=name)
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, media_type in names:
+            # PNGs are compressed already; other results (CSV tables) are deflated
+            kind = zipfile.ZIP_STORED if media_type.startswith("image/") else zipfile.ZIP_DEFLATED
+            zf.write(store.result_dir(job_id) / name, arcname=name, compress_type=kind)
         zf.writestr("job.json", out.model_dump_json(indent=2))
     return Response(buf.getvalue(), media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="ganforge-{job_id}.zip"'})
 
 
-@router.get("/{job_id}/results/{index}", response_class=FileResponse, responses={
-    **responses(401, 403, 404, 429), 200: {"content": {"image/png": {}},
-                                           "description": "PNG; its text chunks hold tool, model, parameters, seed"}})
+@_route("/{job_id}/results/{index}", methods=["GET"], response_class=FileResponse, responses={
+    **responses(401, 403, 404, 429), 200: {"content": {"image/png": {}, "text/csv": {}},
+                                           "description": "the result in its media type (the item's media_type); "
+                                                          "a PNG's text chunks hold tool, model, parameters, seed"}})
 def result(job_id: str, index: int, request: Request, caller: Caller = Depends(authenticate)):
     """One item's result."""
     store: Store = request.app.state.store
@@ -210,4 +189,5 @@ def result(job_id: str, index: int, request: Request, caller: Caller = Depends(a
     if item is None or not item["result"]:
         raise ApiError(404, "not_found", f"job {job_id} has no result for item {index}"
                                          + (f" (status {item['status']})" if item else ""))
-    return FileResponse(store.result_dir(job_id) / item["result"], media_type="image/png", filename=item["result"])
+    return FileResponse(store.result_dir(job_id) / item["result"], media_type=item["media_type"] or "image/png",
+                        filename=item["result"])

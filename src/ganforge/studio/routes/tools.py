@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from ...service.media import MEDIA
 from ...service.tools import TOOLS, ServiceTool, bundled_infos
 from ..auth import Caller, authenticate
 from ..errors import ApiError, responses
-from ..schemas import ModelOut, ToolOut
+from ..schemas import InputOut, ModelOut, ToolOut
 
 router = APIRouter(prefix="/v1/tools", tags=["tools"])
 
@@ -15,8 +16,10 @@ router = APIRouter(prefix="/v1/tools", tags=["tools"])
 def tool_out(tool: ServiceTool) -> ToolOut:
     models = [ModelOut(name=m.name, summary=m.summary, kind=m.kind, details=m.details)
               for m in bundled_infos() if tool.accepts(m)]
+    inputs = [InputOut(name=spec.name, title=spec.title, media=spec.media, media_types=list(MEDIA.get(spec.media).media_types),
+                       many=spec.many, description=spec.description) for spec in tool.inputs]
     return ToolOut(name=tool.name, title=tool.title, summary=tool.summary, takes_images=tool.takes_images,
-                   models=models, params_schema=tool.Params.model_json_schema())
+                   inputs=inputs, models=models, params_schema=tool.Params.model_json_schema())
 
 
 @router.get("", response_model=list[ToolOut], responses=responses(401, 429))

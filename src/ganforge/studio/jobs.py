@@ -1,0 +1,138 @@
+"""Submitting jobs: what ``POST /v1/jobs`` does, out of the route.
+
+:func:`job_body` builds the request body from the tool registry: one model per tool, told apart
+by ``tool`` (a discriminated union), each with its own ``params`` model, so the OpenAPI page
+documents every tool's parameters and a typo is a 422 naming the field. :func:`submit` checks a
+request against the tool, the model, the caller's uploads and limits, and queues it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ..errors import GanforgeError
+from ..service.media import MEDIA
+from ..service.tools import TOOLS, ParamsError, ServiceTool, model_info
+from .auth import day_start
+from .errors import ApiError
+from .store import Store
+
+Inputs = Union[list[str], dict[str, list[str]]]
+
+
+class JobBase(BaseModel):
+    """What every job request has; each tool's body adds ``tool`` (its name) and ``params``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented: no "1" for 1, no 0 for false
+
+    model: str = Field(description="one of the tool's models (GET /v1/tools)", examples=["fashion-cgan"])
+    inputs: Inputs = Field(default_factory=list, description=(
+        "upload ids (POST /v1/uploads) by input name, e.g. {\"image\": [id, ...]}: one item per upload of the "
+        "tool's batch input; a plain list is the tool's only input"))
+
+
+def tool_body(tool: ServiceTool) -> type[JobBase]:
+    """The request body of one tool: ``tool`` fixed to its name, ``params`` its Params model."""
+    return create_model(f"{tool.Params.__name__.removesuffix('Params').removesuffix('Options') or tool.name}Job",
+                        __base__=JobBase, __module__=__name__,
+                        tool=(Literal[tool.name], Field(description=tool.summary)),
+                        params=(tool.Params, Field(default_factory=tool.Params, description=f"{tool.title}'s parameters")))
+
+
+def job_body() -> Any:
+    """The body of ``POST /v1/jobs``: a union of every registered tool's, discriminated on ``tool``."""
+    bodies = tuple(tool_body(TOOLS.get(name)) for name in TOOLS.names())
+    if len(bodies) == 1:
+        return bodies[0]
+    return Annotated[Union[bodies], Field(discriminator="tool")]  # type: ignore[valid-type]
+
+
+def named_inputs(tool: ServiceTool, inputs: Inputs) -> dict[str, list[str]]:
+    """``inputs`` by input name: a plain list belongs to the tool's only input."""
+    if isinstance(inputs, dict):
+        return inputs
+    if not inputs:
+        return {}
+    if len(tool.inputs) != 1:
+        accepted = ", ".join(spec.name for spec in tool.inputs) or "none"
+        raise ApiError(422, "invalid", f"inputs: {tool.name} takes no unnamed inputs (its inputs: {accepted}); send "
+                                       "{\"NAME\": [upload ids]}", field="inputs")
+    return {tool.inputs[0].name: inputs}
+
+
+def _refuse(err: GanforgeError, field: str) -> ApiError:
+    if isinstance(err, ParamsError):
+        return ApiError(422, "invalid", str(err), field=err.field)
+    return ApiError(422, "invalid", f"{field}: {err}", field=field)
+
+
+def submit(store: Store, settings: Any, key: Any, body: JobBase, idempotency: str | None) -> tuple[dict, bool]:
+    """Check a job request and queue it: (the job's row, whether it is new). Refusals are
+    ``ApiError`` with the status and field a client needs (422 naming the field, 429 over the
+    image quota, 409 an Idempotency-Key reused for another job)."""
+    tool = TOOLS.get(body.tool)  # the body's type guarantees a registered tool
+    if body.model not in tool.models():
+        raise ApiError(422, "invalid", f"model: '{body.model}' is not a model of {tool.name}; use one of: "
+                                       f"{', '.join(tool.models())}", field="model")
+    inputs = named_inputs(tool, body.inputs)
+    params = body.params
+    try:
+        tool.check(model_info(body.model), params)
+        plan = tool.plan(params, {name: len(ids) for name, ids in inputs.items()})
+    except GanforgeError as err:
+        raise _refuse(err, "params") from None
+    if len(plan) > settings.max_items_per_job:
+        raise ApiError(422, "invalid", f"{len(plan)} items in one job; at most {settings.max_items_per_job}",
+                       field="inputs" if tool.takes_images else "params.seeds")
+    uploads = _own_uploads(store, key, tool, inputs)
+    _check_quota(store, key, len(plan))
+    batch = next((spec.name for spec in tool.inputs if spec.many), None)
+    items = []
+    for it in plan:
+        chosen = {name: inputs[name][i] for name, i in it.inputs.items()}
+        own = chosen.get(batch) if batch else None  # the item's own upload labels it
+        items.append({"label": uploads[own]["filename"] if own else it.label, "seed": it.seed, "upload_id": own,
+                      "inputs": chosen})
+    clean = params.model_dump(mode="json")
+    job_id, created = store.add_job(key_id=key.id, tool=tool.name, model=body.model, params=clean, items=items,
+                                    idempotency=idempotency)
+    job = store.job(job_id)
+    if not created and (job["tool"], job["model"], json.loads(job["params"])) != (tool.name, body.model, clean):
+        raise ApiError(409, "conflict", "this Idempotency-Key was used for a different job; use a new key")
+    return job, created
+
+
+def _own_uploads(store: Store, key: Any, tool: ServiceTool, inputs: dict[str, list[str]]) -> dict[str, dict]:
+    """The caller's uploads named by ``inputs``, each of the media its input declares."""
+    specs = {spec.name: spec for spec in tool.inputs}
+    rows = {}
+    for name, ids in inputs.items():
+        for i, upload_id in enumerate(ids):
+            where = f"inputs.{name}[{i}]"
+            row = store.upload(upload_id)
+            if row is None or row["key_id"] != key.id:
+                raise ApiError(422, "invalid", f"{where}: no upload '{upload_id}' of yours (POST /v1/uploads first)",
+                               field=where)
+            media = MEDIA.get(specs[name].media)
+            if row["media_type"] not in media.media_types:
+                raise ApiError(422, "invalid", f"{where}: '{row['filename']}' is {row['media_type']}; {name} takes "
+                                               f"{media.title} ({', '.join(media.media_types)})", field=where)
+            rows[upload_id] = row
+    return rows
+
+
+def _check_quota(store: Store, key: Any, n_items: int) -> None:
+    limit = key.images_per_day
+    if limit is None:
+        return
+    start = day_start()
+    used = store.images_since(key.id, start)
+    if used + n_items > limit:
+        wait = max(1, int(start + 86400 - time.time()))
+        raise ApiError(429, "rate_limited", f"this job has {n_items} images and key '{key.name}' has "
+                                            f"{limit - used} of its {limit} images left today (resets at 00:00 UTC)",
+                       headers={"Retry-After": str(wait)})

@@ -91,7 +91,8 @@ class StoreSink:
         folder = self.store.result_dir(self.job_id)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(folder / name, data)
-        return self.store.item_update(self.job_id, self.attempt, idx, status="succeeded", result=name, error=None)
+        return self.store.item_update(self.job_id, self.attempt, idx, status="succeeded", result=name,
+                                      media_type="image/png", error=None)  # results are PNGs (runner.result_name)
 
     def cancelled(self) -> bool:
         return self.store.cancel_requested(self.job_id)

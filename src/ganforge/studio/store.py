@@ -7,6 +7,11 @@ is made here from ids, never from a request.
 Jobs are the queue: a worker claims the oldest queued job in one transaction, so queued jobs
 survive a restart, and a running job whose worker stopped sending heartbeats is re-queued (or
 failed once it has been tried ``MAX_ATTEMPTS`` times) by :meth:`Store.requeue_stale`.
+
+The schema has a version (``PRAGMA user_version``) and :data:`MIGRATIONS` lead from each version
+to the next, so a data dir made by one release opens in the next: opening a store runs the
+missing ones, each in its own transaction. A database newer than :data:`SCHEMA_VERSION` is
+refused and left as it is.
 """
 
 from __future__ import annotations
@@ -19,12 +24,17 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+
+from ..errors import GanforgeError
 
 MAX_ATTEMPTS = 3
 FINISHED = ("succeeded", "partial", "failed", "cancelled")
+ITEM_FIELDS = frozenset({"status", "done", "total", "result", "media_type", "error"})  # what item_update may set
 
-SCHEMA = """
+# Version 1: the schema of the releases before versions (their databases say user_version 0).
+# Frozen: a change is a new migration, never an edit here.
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS keys (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL,
     admin INTEGER NOT NULL, rate_count INTEGER NOT NULL, rate_seconds INTEGER NOT NULL,
@@ -52,6 +62,100 @@ CREATE TABLE IF NOT EXISTS items (
     status TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL DEFAULT 0,
     result TEXT, error TEXT, PRIMARY KEY (job_id, idx));
 """
+
+# A stored upload's format (Pillow's name, see ``data/imageio.py``) -> its media type. Camera
+# JPEGs open as "MPO".
+MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg", "WEBP": "image/webp",
+               "BMP": "image/bmp", "TIFF": "image/tiff", "GIF": "image/gif", "PPM": "image/x-portable-pixmap"}
+
+
+class StoreError(GanforgeError):
+    """A data dir this ganforge cannot use (its database is newer than the code)."""
+
+
+def _create_v1(db: sqlite3.Connection) -> None:
+    # executescript would commit the migration's transaction: run the statements one by one.
+    for statement in SCHEMA_V1.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _typed_inputs(db: sqlite3.Connection) -> None:
+    """Uploads get a media type and JSON meta; items get named inputs and their result's media type."""
+    db.execute("ALTER TABLE uploads ADD COLUMN media_type TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE uploads ADD COLUMN meta TEXT")
+    db.executemany("UPDATE uploads SET media_type = ? WHERE format = ?", [(t, f) for f, t in MEDIA_TYPES.items()])
+    db.execute("ALTER TABLE items ADD COLUMN inputs TEXT")
+    db.execute("ALTER TABLE items ADD COLUMN media_type TEXT")
+    rows = db.execute("SELECT job_id, idx, upload_id FROM items WHERE upload_id IS NOT NULL").fetchall()
+    db.executemany("UPDATE items SET inputs = ? WHERE job_id = ? AND idx = ?",
+                   [(json.dumps({"image": r[2]}), r[0], r[1]) for r in rows])
+    db.execute("UPDATE items SET media_type = 'image/png' WHERE result IS NOT NULL")  # every result so far is a PNG
+
+
+# MIGRATIONS[v] takes a database from version v to v + 1. Append only; never edit a released one.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _typed_inputs]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _user_version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _refuse_newer(version: int, path: Path) -> None:
+    if version > len(MIGRATIONS):
+        raise StoreError(f"{path} has studio schema version {version}; this ganforge reads versions up to "
+                         f"{len(MIGRATIONS)}: upgrade ganforge or use another --data-dir")
+
+
+def migrate(path: str | Path) -> None:
+    """Bring the database at ``path`` (made if missing) to :data:`SCHEMA_VERSION`.
+
+    Each migration runs in its own BEGIN IMMEDIATE transaction that first re-reads the version,
+    so two processes opening a new data dir at once migrate it once: the second waits, then
+    finds nothing left to do. A failing migration rolls back to the version before it.
+
+    Raises:
+        StoreError: the database is newer than this code (nothing in it is changed).
+    """
+    path = Path(path)
+    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        db.execute("PRAGMA busy_timeout=30000")
+        version = _user_version(db)
+        _refuse_newer(version, path)  # before anything (even the journal mode) is written
+        if version == len(MIGRATIONS):
+            return
+        db.execute("PRAGMA journal_mode=WAL")
+        while True:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                version = _user_version(db)
+                _refuse_newer(version, path)
+                if version == 0 and db.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs'").fetchone():
+                    version = 1  # tables without a version: made by a release before versions, i.e. version 1
+                elif version == len(MIGRATIONS):
+                    db.execute("ROLLBACK")
+                    return
+                else:
+                    MIGRATIONS[version](db)
+                    version += 1
+                db.execute(f"PRAGMA user_version = {version:d}")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+def _inputs(item: dict[str, Any]) -> dict[str, str]:
+    inputs = item.get("inputs")
+    if inputs is None:
+        return {"image": item["upload_id"]} if item.get("upload_id") else {}
+    if not (isinstance(inputs, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items())):
+        raise ValueError(f"an item's inputs must map input names to upload ids, got {inputs!r}")
+    return inputs
 
 
 def new_id() -> str:
@@ -90,11 +194,11 @@ class Store:
     def __init__(self, data_dir: str | Path) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.data_dir / "studio.sqlite3"
+        migrate(self.path)
         (self.data_dir / "uploads").mkdir(exist_ok=True)
         (self.data_dir / "results").mkdir(exist_ok=True)
-        self.path = self.data_dir / "studio.sqlite3"
         self._local = threading.local()
-        self._conn().executescript(SCHEMA)
 
     # Connections and transactions ------------------------------------------------------------
 
@@ -232,26 +336,49 @@ class Store:
             raise ValueError("not an upload id")
         return self.data_dir / "uploads" / upload_id
 
-    def add_upload(self, key_id: str, *, filename: str, fmt: str, width: int, height: int, data: bytes) -> dict:
+    def add_upload(self, key_id: str, *, filename: str, fmt: str, width: int, height: int, data: bytes,
+                   media_type: str | None = None, meta: dict[str, Any] | None = None) -> dict:
+        """Store an upload's bytes and row; the row as :meth:`upload` gives it.
+
+        ``fmt`` is the parser's format name ("PNG", "CSV", ...), ``width`` / ``height`` are 0 for
+        what is not an image, ``media_type`` defaults to the image format's (:data:`MEDIA_TYPES`),
+        ``meta`` is JSON facts about the content (a table's ``{"rows": .., "columns": ..}``).
+        """
         from ..fileio import atomic_write_bytes
 
+        if media_type is None:
+            if fmt not in MEDIA_TYPES:
+                raise ValueError(f"no media type known for format {fmt!r}; pass media_type")
+            media_type = MEDIA_TYPES[fmt]
         upload_id = new_id()
         atomic_write_bytes(self.upload_path(upload_id), data)
         with self.tx() as db:
-            db.execute("INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (upload_id, key_id, filename, fmt, width, height, len(data), now()))
+            db.execute("INSERT INTO uploads (id, key_id, filename, format, width, height, bytes, created, media_type, "
+                       "meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (upload_id, key_id, filename, fmt, width, height, len(data), now(), media_type,
+                        None if meta is None else json.dumps(meta)))
         return self.upload(upload_id)
 
     def upload(self, upload_id: str) -> dict | None:
+        """The upload's row (``meta`` parsed: a dict or None), or None."""
         rows = self.query("SELECT * FROM uploads WHERE id = ?", (upload_id,))
-        return dict(rows[0]) if rows else None
+        if not rows:
+            return None
+        row = dict(rows[0])
+        row["meta"] = None if row["meta"] is None else json.loads(row["meta"])
+        return row
 
     # Jobs ------------------------------------------------------------------------------------
 
     def add_job(self, *, key_id: str, tool: str, model: str, params: dict, items: list[dict],
                 idempotency: str | None) -> tuple[str, bool]:
         """Queue a job with its items; (job id, created). With an idempotency key the caller used
-        before, the earlier job's id and False."""
+        before, the earlier job's id and False.
+
+        ``items``: dicts with ``label``, ``seed`` (or None), ``upload_id`` (the item's own input, or
+        None) and ``inputs`` ({input name: upload id}; default ``{"image": upload_id}`` when the
+        item has an upload, else ``{}``).
+        """
         job_id = new_id()
         with self.tx() as db:
             if idempotency is not None:
@@ -262,8 +389,10 @@ class Store:
             db.execute("INSERT INTO jobs (id, key_id, tool, model, params, status, created, idempotency, n_items) "
                        "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
                        (job_id, key_id, tool, model, json.dumps(params), now(), idempotency, len(items)))
-            db.executemany("INSERT INTO items (job_id, idx, label, upload_id, seed, status) VALUES (?, ?, ?, ?, ?, 'queued')",
-                           [(job_id, i, it["label"], it.get("upload_id"), it.get("seed")) for i, it in enumerate(items)])
+            db.executemany("INSERT INTO items (job_id, idx, label, upload_id, seed, inputs, status) "
+                           "VALUES (?, ?, ?, ?, ?, ?, 'queued')",
+                           [(job_id, i, it["label"], it.get("upload_id"), it.get("seed"), json.dumps(_inputs(it)))
+                            for i, it in enumerate(items)])
         return job_id, True
 
     def job(self, job_id: str) -> dict | None:
@@ -271,7 +400,11 @@ class Store:
         return dict(rows[0]) if rows else None
 
     def items(self, job_id: str) -> list[dict]:
-        return [dict(r) for r in self.query("SELECT * FROM items WHERE job_id = ? ORDER BY idx", (job_id,))]
+        """The job's item rows in order, ``inputs`` parsed ({input name: upload id})."""
+        rows = [dict(r) for r in self.query("SELECT * FROM items WHERE job_id = ? ORDER BY idx", (job_id,))]
+        for row in rows:
+            row["inputs"] = {} if row["inputs"] is None else json.loads(row["inputs"])
+        return rows
 
     def jobs(self, key_id: str | None, *, limit: int = 50, before: int | None = None,
              status: str | None = None) -> list[dict]:
@@ -343,7 +476,9 @@ class Store:
         return bool(rows) and rows[0]["status"] == "running" and rows[0]["attempts"] == attempt
 
     def item_update(self, job_id: str, attempt: int, idx: int, **fields: Any) -> bool:
-        """Set an item's fields (status, done, total, result, error) if ``attempt`` is current."""
+        """Set an item's fields (:data:`ITEM_FIELDS`) if ``attempt`` is current."""
+        if not set(fields) <= ITEM_FIELDS:
+            raise ValueError(f"item fields {sorted(set(fields) - ITEM_FIELDS)} unknown; use {sorted(ITEM_FIELDS)}")
         cols = ", ".join(f"{k} = ?" for k in fields)
         with self.tx() as db:
             ok = db.execute("SELECT 1 FROM jobs WHERE id = ? AND status = 'running' AND attempts = ?",

@@ -17,7 +17,6 @@ import pytest
 from PIL import Image
 from pydantic import Field
 
-from ganforge.data.photoio import encode_photo
 from ganforge.schema import StrictModel
 from ganforge.service.models import load_model
 from ganforge.service.tools import (MAX_SEED, TEXT_PREFIX, TOOLS, Item, ModelInfo, ParamsError, ServiceTool,
@@ -96,10 +95,10 @@ def test_generate_plan_and_check_errors():
     generate = TOOLS.get("generate")
     cgan, dcgan = model_info("fashion-cgan"), model_info("fashion-dcgan")
     params = generate.parse({"seeds": [5, 9]})
-    assert [(i.label, i.seed, i.input) for i in generate.plan(params, 0)] == [("seed 5", 5, None), ("seed 9", 9, None)]
+    assert [(i.label, i.seed, i.inputs) for i in generate.plan(params, {})] == [("seed 5", 5, {}), ("seed 9", 9, {})]
     cases = [
-        (lambda: generate.plan(params, 1), "inputs", "takes no input images"),
-        (lambda: generate.plan(generate.parse({"seeds": [1, 1]}), 0), "params.seeds", "each seed once"),
+        (lambda: generate.plan(params, {"image": 1}), "inputs.image", "generate takes no input 'image' (its inputs: none)"),
+        (lambda: generate.plan(generate.parse({"seeds": [1, 1]}), {}), "params.seeds", "each seed once"),
         (lambda: generate.check(cgan, generate.parse({"classes": "hat"})), "params.classes", "unknown class 'hat'"),
         (lambda: generate.check(cgan, generate.parse({"classes": "bag,3", "count": 3})), "params.classes",
          "one class or one per image"),
@@ -125,8 +124,8 @@ def test_one_class_tools_need_exactly_one_class_of_a_conditional_model(name):
             tool.check(conditional, tool.parse({"classes": classes}))
         assert err.value.field == "params.classes"
     tool.check(conditional, tool.parse({"classes": "bag"}))
-    with pytest.raises(ParamsError, match="takes no input images"):
-        tool.plan(tool.parse({}), 2)
+    with pytest.raises(ParamsError, match="takes no input 'image'"):
+        tool.plan(tool.parse({}), {"image": 2})
     if "fashion-dcgan" in tool.models():
         with pytest.raises(ParamsError, match="not class-conditional"):
             tool.check(model_info("fashion-dcgan"), tool.parse({"classes": "all"}))
@@ -135,9 +134,12 @@ def test_one_class_tools_need_exactly_one_class_of_a_conditional_model(name):
 def test_photo_tools_need_inputs_and_a_model_that_fits():
     upscale, restore = TOOLS.get("upscale"), TOOLS.get("restore")
     with pytest.raises(ParamsError, match="at least one input image") as err:
-        upscale.plan(upscale.parse({}), 0)
+        upscale.plan(upscale.parse({}), {})
     assert err.value.field == "inputs"
-    assert [i.input for i in upscale.plan(upscale.parse({}), 3)] == [0, 1, 2]
+    with pytest.raises(ParamsError, match="upscale takes no input 'mask' \\(its inputs: image\\)") as err:
+        upscale.plan(upscale.parse({}), {"image": 1, "mask": 1})
+    assert err.value.field == "inputs.mask"
+    assert [i.inputs for i in upscale.plan(upscale.parse({}), {"image": 3})] == [{"image": 0}, {"image": 1}, {"image": 2}]
     with pytest.raises(ParamsError) as err:
         restore.check(model_info("photo-restore"), restore.parse({"scale": 3}))
     assert err.value.field == "params.scale"
@@ -155,20 +157,25 @@ def test_results_carry_their_recipe_and_remaking_them_gives_the_same_pixels(name
     model = tool.models()[0]
     params = tool.parse(small_params(tool, model_info(model)))
     tool.check(model_info(model), params)
-    item = tool.plan(params, 1 if tool.takes_images else 0)[0]
-    source = photo if tool.takes_images else None
-    first = Image.open(io.BytesIO(encode_photo(run_item(tool, model, pipes(model), params, item, source), "PNG")))
+    item = tool.plan(params, {spec.name: 1 for spec in tool.inputs})[0]
+    sources = {spec.name: photo for spec in tool.inputs}
+    result = run_item(tool, model, pipes(model), params, item, sources)
+    assert (result.media_type, result.suffix) == ("image/png", ".png")
+    first = Image.open(io.BytesIO(result.data))
     text = {k[len(TEXT_PREFIX):]: v for k, v in first.text.items() if k.startswith(TEXT_PREFIX)}
     assert text["tool"] == name and text["model"] == model and "version" in text
     assert json.loads(text["parameters"]) == params.model_dump(mode="json")
     assert text.get("seed") == (None if item.seed is None else str(item.seed))
 
-    # What the text says is enough: the same tool, model, parameters and seed make the same image.
+    # What the text says is enough: the same tool, model, parameters and seed make the same image,
+    # with a pipeline loaded afresh from the model's files (not the one that made the first).
     again_tool = TOOLS.get(text["tool"])
     again_params = again_tool.parse(json.loads(text["parameters"]))
-    again_item = Item(label="again", input=item.input, seed=int(text["seed"]) if "seed" in text else None)
-    again = run_item(again_tool, text["model"], pipes(text["model"]), again_params, again_item, source)
-    assert np.array_equal(np.asarray(first), np.asarray(Image.open(io.BytesIO(encode_photo(again, "PNG")))))
+    again_item = Item(label="again", inputs=item.inputs, seed=int(text["seed"]) if "seed" in text else None)
+    fresh = load_model(text["model"])
+    assert fresh is not pipes(model) and fresh.network is not pipes(model).network
+    again = run_item(again_tool, text["model"], fresh, again_params, again_item, sources)
+    assert np.array_equal(np.asarray(first), np.asarray(Image.open(io.BytesIO(again.data))))
 
 
 class EchoParams(StrictModel):
@@ -186,12 +193,11 @@ class Echo(ServiceTool):
     def accepts(self, model):
         return model.kind == "generation"
 
-    def plan(self, params, n_inputs):
-        if n_inputs:
-            raise ParamsError("inputs", f"{self.name} takes no input images")
+    def plan(self, params, counts):
+        self.check_inputs(counts)
         return [Item(label="square", seed=0)]
 
-    def run_item(self, pipe, params, item, source, progress=None):
+    def run_item(self, pipe, params, item, sources, progress=None):
         from ganforge.data.photoio import Photo
 
         return Photo(pixels=np.full((8, 8), params.shade, dtype=np.uint8), grey=True)

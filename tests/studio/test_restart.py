@@ -56,7 +56,7 @@ def test_a_job_whose_server_died_while_running_is_requeued_and_keeps_its_finishe
     claimed = store.claim("a-server-that-will-die")
     assert (claimed["id"], claimed["status"], claimed["attempts"]) == (job["id"], "running", 1)
     marker = png_bytes(4, 4)  # item 0 finished before the crash; a rerun would replace these bytes
-    assert StoreSink(store, job["id"], 1).result(0, "0001-seed-1.png", marker)
+    assert StoreSink(store, job["id"], 1).result(0, "0001-seed-1.png", marker, "image/png")
     assert StoreSink(store, job["id"], 1).item(1, status="running", done=0, total=1)
     # ... and the server dies: no more heartbeats.
 
@@ -71,7 +71,7 @@ def test_a_job_whose_server_died_while_running_is_requeued_and_keeps_its_finishe
         assert png.text[f"{TEXT_PREFIX}seed"] == str(seed)
     # The dead attempt, were it to wake up, can no longer write.
     late = StoreSink(store, job["id"], 1)
-    assert not late.item(2, status="failed", error="late") and not late.result(2, "late.png", marker)
+    assert not late.item(2, status="failed", error="late") and not late.result(2, "late.png", marker, "image/png")
     assert not (results / "late.png").exists() and store.items(job["id"])[2]["status"] == "succeeded"
 
 

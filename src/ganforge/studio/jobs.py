@@ -12,7 +12,7 @@ import json
 import time
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
 
 from ..errors import GanforgeError
 from ..service.media import MEDIA
@@ -21,7 +21,27 @@ from .auth import day_start
 from .errors import ApiError
 from .store import Store
 
-Inputs = Union[list[str], dict[str, list[str]]]
+INPUTS_SCHEMA = {"anyOf": [{"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                           {"type": "array", "items": {"type": "string"}}]}
+
+
+def inputs_type(tool: ServiceTool) -> Any:
+    """A job's ``inputs``: upload ids by input name; a plain list is the tool's only input."""
+    names = [spec.name for spec in tool.inputs]
+
+    def named(value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        if not value:
+            return {}
+        if not names:
+            raise ValueError(f"{tool.name} takes no inputs")
+        if len(names) > 1:
+            raise ValueError(f"{tool.name} takes named inputs ({', '.join(names)}): send {{\"NAME\": [upload ids]}}")
+        return {names[0]: value}
+
+    return Annotated[dict[str, Annotated[list[str], Field(max_length=1000)]], BeforeValidator(named),
+                     WithJsonSchema(INPUTS_SCHEMA)]
 
 
 class JobBase(BaseModel):
@@ -30,9 +50,6 @@ class JobBase(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented: no "1" for 1, no 0 for false
 
     model: str = Field(description="one of the tool's models (GET /v1/tools)", examples=["fashion-cgan"])
-    inputs: Inputs = Field(default_factory=list, description=(
-        "upload ids (POST /v1/uploads) by input name, e.g. {\"image\": [id, ...]}: one item per upload of the "
-        "tool's batch input; a plain list is the tool's only input"))
 
 
 def tool_body(tool: ServiceTool) -> type[JobBase]:
@@ -40,6 +57,9 @@ def tool_body(tool: ServiceTool) -> type[JobBase]:
     return create_model(f"{tool.Params.__name__.removesuffix('Params').removesuffix('Options') or tool.name}Job",
                         __base__=JobBase, __module__=__name__,
                         tool=(Literal[tool.name], Field(description=tool.summary)),
+                        inputs=(inputs_type(tool), Field(default_factory=dict, description=(
+                            "upload ids (POST /v1/uploads) by input name, e.g. {\"image\": [id, ...]}: one item per "
+                            "upload of the tool's batch input; a plain list is the tool's only input"))),
                         params=(tool.Params, Field(default_factory=tool.Params, description=f"{tool.title}'s parameters")))
 
 
@@ -49,19 +69,6 @@ def job_body() -> Any:
     if len(bodies) == 1:
         return bodies[0]
     return Annotated[Union[bodies], Field(discriminator="tool")]  # type: ignore[valid-type]
-
-
-def named_inputs(tool: ServiceTool, inputs: Inputs) -> dict[str, list[str]]:
-    """``inputs`` by input name: a plain list belongs to the tool's only input."""
-    if isinstance(inputs, dict):
-        return inputs
-    if not inputs:
-        return {}
-    if len(tool.inputs) != 1:
-        accepted = ", ".join(spec.name for spec in tool.inputs) or "none"
-        raise ApiError(422, "invalid", f"inputs: {tool.name} takes no unnamed inputs (its inputs: {accepted}); send "
-                                       "{\"NAME\": [upload ids]}", field="inputs")
-    return {tool.inputs[0].name: inputs}
 
 
 def _refuse(err: GanforgeError, field: str) -> ApiError:
@@ -78,7 +85,7 @@ def submit(store: Store, settings: Any, key: Any, body: JobBase, idempotency: st
     if body.model not in tool.models():
         raise ApiError(422, "invalid", f"model: '{body.model}' is not a model of {tool.name}; use one of: "
                                        f"{', '.join(tool.models())}", field="model")
-    inputs = named_inputs(tool, body.inputs)
+    inputs = body.inputs
     params = body.params
     try:
         tool.check(model_info(body.model), params)
@@ -107,12 +114,14 @@ def submit(store: Store, settings: Any, key: Any, body: JobBase, idempotency: st
 
 
 def _own_uploads(store: Store, key: Any, tool: ServiceTool, inputs: dict[str, list[str]]) -> dict[str, dict]:
-    """The caller's uploads named by ``inputs``, each of the media its input declares."""
+    """The caller's uploads named by ``inputs``, each of the media its input declares. An error
+    names ``inputs[i]`` for a tool with one input (as a plain list is written), else ``inputs.NAME[i]``."""
+    plain = len(tool.inputs) == 1
     specs = {spec.name: spec for spec in tool.inputs}
     rows = {}
     for name, ids in inputs.items():
         for i, upload_id in enumerate(ids):
-            where = f"inputs.{name}[{i}]"
+            where = f"inputs[{i}]" if plain else f"inputs.{name}[{i}]"
             row = store.upload(upload_id)
             if row is None or row["key_id"] != key.id:
                 raise ApiError(422, "invalid", f"{where}: no upload '{upload_id}' of yours (POST /v1/uploads first)",

@@ -12,6 +12,8 @@ import yaml
 from PIL import Image
 
 import ganforge
+from ganforge.data import FASHION_CLASSES
+from ganforge.images import make_grid
 from ganforge.tasks.noise_to_image import NoiseToImageTask
 from ganforge.cli import main
 from ganforge import checkpoint as ckpt
@@ -98,15 +100,34 @@ def test_generate_export_load_roundtrip(trained, monkeypatch, capsys, tmp_path):
 
 def test_generate_outputs(trained, monkeypatch, capsys, tmp_path):
     run = trained / "run"
+    model = ganforge.load(run)
+    # One class: a single row of 16 images of 32 px with 2 px white gaps, 16 * 34 + 2 = 546 by 36.
     code, _, err = run_cli(monkeypatch, capsys, "generate", run, "--class", "Sneaker", "-n", 16, "--out", tmp_path / "s.png")
     assert code == 0, err
-    assert Image.open(tmp_path / "s.png").size[0] > 0
-    code, _, err = run_cli(monkeypatch, capsys, "generate", run, "--class", "bag", "-n", 3, "--out", tmp_path / "dir")
+    grid = np.asarray(Image.open(tmp_path / "s.png"))
+    assert grid.shape == (36, 546)
+    np.testing.assert_array_equal(grid[..., None], make_grid(model.generate(16, classes="sneaker", seed=0), 16))
+    # Five images spread over the classes: a square-ish 3 x 2 grid (104 x 70), enlarged 512 // 104 = 4 times.
+    code, _, err = run_cli(monkeypatch, capsys, "generate", run, "-n", 5, "--seed", 7, "--out", tmp_path / "five.png")
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "dir").iterdir()) == [f"seed0-00000{i}-bag.png" for i in range(3)]
+    grid = np.asarray(Image.open(tmp_path / "five.png"))
+    assert grid.shape == (4 * 70, 4 * 104)
+    np.testing.assert_array_equal(grid[::4, ::4, None], make_grid(model.generate(5, classes="all", seed=7), 3))
+    # A folder: one PNG per image, named by seed, index and class, each holding that image.
+    code, _, err = run_cli(monkeypatch, capsys, "generate", run, "--class", "bag", "-n", 3, "--seed", 2,
+                           "--out", tmp_path / "dir")
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "dir").iterdir())
+    assert names == [f"seed2-00000{i}-bag.png" for i in range(3)]
+    bags = model.generate(3, classes="bag", seed=2)
+    for name, bag in zip(names, bags):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "dir" / name)), bag[..., 0])
+    assert not np.array_equal(bags[0], bags[1])
     code, out, err = run_cli(monkeypatch, capsys, "info", run, "--json")
     assert code == 0, err
-    assert json.loads(out)["classes"][7] == "sneaker"
+    info = json.loads(out)
+    assert info["classes"] == list(FASHION_CLASSES) and info["classes"][7] == "sneaker"
+    assert info["family"] == "dcgan" and info["conditional"] is True and info["latent_dim"] == 16
 
 
 def test_unknown_class_name(trained, monkeypatch, capsys, tmp_path):
@@ -195,12 +216,21 @@ def test_resume_continues_a_finished_run(trained, monkeypatch, capsys, tmp_path)
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["kimg"] == 0.64
 
 
-@pytest.mark.slow
-def test_help_explains_every_option():
-    proc = subprocess.run([sys.executable, "-m", "ganforge.cli", "generate", "--help"], capture_output=True, text=True)
-    assert proc.returncode == 0
-    for option in ("-n", "--seed", "--class", "--truncation", "--out", "--device"):
-        assert option in proc.stdout
+def test_help_explains_every_option(monkeypatch, capsys):
+    code, out, _ = run_cli(monkeypatch, capsys, "generate", "--help")
+    assert code == 0
+    text = " ".join(out.split())  # click wraps lines at the terminal's width
+    for phrase in (
+        "Generate images with MODEL: a bundled name, an exported folder or a run folder.",
+        "-n INTEGER RANGE number of images (or points) to generate [default: 64; 1<=x<=1000000]",
+        "--seed INTEGER image i of seed s is the same whatever -n [default: 0]",
+        "--class NAME|all class to draw (name or index) for conditional models; 'all' spreads -n evenly, a row per class",
+        "--truncation FLOAT truncation psi in [0, 1]: lower trades variety for typical-looking images [default: 1.0]",
+        "--out PATH where to write: FILE.png (one grid; a scatter plot for 2D models), FILE.npz",
+        "or a folder (one PNG per image) [required]",
+        "--device [cpu|cuda] [default: cpu]",
+    ):
+        assert phrase in text, phrase
 
 
 @pytest.mark.slow

@@ -8,12 +8,17 @@ import sys
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
 
 import ganforge
 from ganforge.data import FASHION_CLASSES
+from ganforge.images import make_grid
 from ganforge.pipelines import PRETRAINED_DIR
 
 EXPECTED = {"fashion-cgan": True, "fashion-dcgan": False, "fashion-stylegan": True}  # name -> conditional
+FAMILY = {"fashion-cgan": "dcgan", "fashion-dcgan": "dcgan", "fashion-stylegan": "stylegan"}
 
 
 def test_bundled_models_are_installed():
@@ -33,11 +38,44 @@ def test_bundled_model_generates(name):
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_model_card_records_the_command(name):
+def test_weights_file_holds_the_loaded_network(name):
+    tensors = load_file(PRETRAINED_DIR / name / "generator.safetensors")
+    state = ganforge.load(name).network.state_dict()
+    assert sorted(tensors) == sorted(state)
+    for key, tensor in tensors.items():
+        assert torch.equal(tensor, state[key].cpu()), key
+        assert not tensor.is_floating_point() or torch.isfinite(tensor).all(), key
+    assert any(t.is_floating_point() and t.abs().sum() > 0 for t in tensors.values())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_config_json_describes_the_model(name):
     info = json.loads((PRETRAINED_DIR / name / "config.json").read_text())
+    assert info["format"] == "ganforge-generator" and info["config"]["name"] == name
+    model = info["config"]["model"]
+    assert model["family"] == FAMILY[name] and model["conditional"] is EXPECTED[name]
+    assert model["output_shape"] == [1, 32, 32] and info["config"]["data"]["dataset"] == "fashion-mnist"
+    assert info["class_names"] == (list(FASHION_CLASSES) if EXPECTED[name] else None)
+    loaded = ganforge.load(name)
+    assert loaded.config.model.family == FAMILY[name] and loaded.class_names == info["class_names"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_model_card_names_the_model_and_records_the_command(name):
+    info = json.loads((PRETRAINED_DIR / name / "config.json").read_text())
+    card = (PRETRAINED_DIR / name / "README.md").read_text()
     command = info["training"]["command"]
     assert command.startswith("ganforge train configs/") and name in command
-    assert command in (PRETRAINED_DIR / name / "README.md").read_text()
+    assert command in card
+    assert card.splitlines()[0] == f"# {name}"
+    kind = "class-conditional " if EXPECTED[name] else ""
+    assert f"A {kind}{FAMILY[name]} generator made with ganforge" in card
+    assert "| output | 1 x 32 x 32 |" in card
+    assert ("| classes | " + ", ".join(FASHION_CLASSES) + " |" in card) is EXPECTED[name]
+    # every measured figure in config.json is on the card
+    for key, value in info["metrics"].items():
+        if key != "protocol":
+            assert f"- {key}: {value}" in card, key
 
 
 def test_fashion_cgan_classes_differ():
@@ -54,7 +92,11 @@ def test_generate_bundled_from_the_console_script(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ganforge.cli", "generate", "fashion-cgan", "--class", "sneaker",
                            "-n", "16", "--out", str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert out.stat().st_size > 500
+    # a row of 16 sneakers of 32 px with 2 px gaps (16 * 34 + 2 = 546 by 36): the API's pictures
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (36, 546)
+    sneakers = ganforge.load("fashion-cgan").generate(16, classes="sneaker", seed=0)
+    np.testing.assert_array_equal(grid[..., None], make_grid(sneakers, 16))
 
 
 def test_bundled_stylegan_truncates_in_w():
@@ -76,14 +118,23 @@ def _cli(*args):
 
 @pytest.mark.slow
 def test_latent_tools_on_the_bundled_stylegan(tmp_path):
-    from PIL import Image
-
     _cli("interpolate", "fashion-stylegan", "--seeds", "1,2,3", "--steps", "3", "--space", "w", "--class", "sneaker",
          "--out", str(tmp_path / "walk.gif"))
     with Image.open(tmp_path / "walk.gif") as gif:
         assert gif.n_frames == 2 * 4 + 1
     _cli("mix", "fashion-stylegan", "--rows", "1,2", "--cols", "3,4", "--class", "bag", "--out", str(tmp_path / "mix.png"))
-    assert Image.open(tmp_path / "mix.png").size[0] > 3 * 32
+    # 3 x 3 cells of 32 px with 2 px gaps (104 px), enlarged 512 // 104 = 4 times: a blank corner, the
+    # column seeds across the top, the row seeds down the left, each the seed's own image; mixes inside.
+    mix = np.asarray(Image.open(tmp_path / "mix.png"))
+    assert mix.shape == (416, 416)
+    cell = lambda r, c: mix[::4, ::4][2 + 34 * r : 34 + 34 * r, 2 + 34 * c : 34 + 34 * c]  # noqa: E731
+    model = ganforge.load("fashion-stylegan")
+    own = {seed: model.generate(1, classes="bag", seed=seed)[0, ..., 0] for seed in (1, 2, 3, 4)}
+    assert (cell(0, 0) == 255).all()
+    for i, (row_seed, col_seed) in enumerate([(1, 3), (2, 4)], start=1):
+        np.testing.assert_array_equal(cell(0, i), own[col_seed])
+        np.testing.assert_array_equal(cell(i, 0), own[row_seed])
+        assert not np.array_equal(cell(i, i), own[row_seed]) and not np.array_equal(cell(i, i), own[col_seed])
     # Project an image the generator can make (seed 5, class dress): the error must fall well below a blank guess.
     target = ganforge.load("fashion-stylegan").generate(1, classes="dress", seed=5)[0]
     Image.fromarray(target[..., 0]).save(tmp_path / "target.png")

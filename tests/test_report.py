@@ -1,9 +1,10 @@
-"""The HTML evaluation report: well-formed, offline, escaped; plots, ticks and log parsing."""
+"""The HTML evaluation report: well-formed, offline, escaped; its charts, their JSON, log parsing."""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -14,16 +15,15 @@ import pytest
 from PIL import Image
 
 from ganforge.report import (
-    MARGINS,
+    PALETTE,
     MetricRow,
     Plot,
     Section,
     Series,
+    chart_svg,
     format_number,
-    line_plot_svg,
     loss_plots,
     metric_history_plots,
-    nice_axis,
     png_data_uri,
     render_report,
     write_report,
@@ -64,11 +64,43 @@ def parse_html(doc: str) -> _Balance:
 
 
 def svgs(doc: str) -> list[ET.Element]:
+    """Every inline <svg> of a page, parsed as XML (so each must be well-formed)."""
     return [ET.fromstring(s) for s in re.findall(r"<svg\b.*?</svg>", doc, flags=re.DOTALL)]
 
 
-def polyline_points(svg: ET.Element) -> list[list[tuple[float, float]]]:
-    return [[tuple(map(float, p.split(","))) for p in el.get("points").split()] for el in svg.iter(SVG + "polyline")]
+def chart(plot: Plot, prefix: str = "c") -> ET.Element:
+    return ET.fromstring(chart_svg(plot, id_prefix=prefix))
+
+
+def series_group(svg: ET.Element, i: int, prefix: str = "c") -> ET.Element:
+    (group,) = [g for g in svg.iter(SVG + "g") if g.get("id") == f"{prefix}-series-{i}"]
+    return group
+
+
+def series_ids(svg: ET.Element) -> list[str]:
+    return [g.get("id") for g in svg.iter(SVG + "g") if re.fullmatch(r".+-series-\d+", g.get("id") or "")]
+
+
+def runs(group: ET.Element) -> list[list[tuple[float, float]]]:
+    """The vertices of a series' line, split where the line is broken (each "M" starts a run)."""
+    (line,) = [p for p in group.findall(SVG + "path") if "fill: none" in p.get("style", "")]
+    numbers = [float(v) for v in re.findall(r"-?[\d.]+(?:e-?\d+)?", line.get("d", ""))]
+    commands = re.findall(r"[ML]", line.get("d", ""))
+    out: list[list[tuple[float, float]]] = []
+    for cmd, x, y in zip(commands, numbers[::2], numbers[1::2]):
+        if cmd == "M":
+            out.append([])
+        out[-1].append((x, y))
+    return out
+
+
+def stroke(group: ET.Element) -> str:
+    (line,) = [p for p in group.findall(SVG + "path") if "fill: none" in p.get("style", "")]
+    return re.search(r"stroke: (#[0-9a-f]{6})", line.get("style")).group(1)
+
+
+def markers(group: ET.Element) -> list[ET.Element]:
+    return list(group.iter(SVG + "use"))
 
 
 def texts(svg: ET.Element) -> list[str]:
@@ -89,40 +121,15 @@ def full_report() -> str:
         sample_grid=noise(34, 66, 1),
         sample_caption="64 samples, seed 0",
         class_grids={EVIL: noise(10, 10, 3), "sneaker": noise(10, 10, 3, seed=1)},
-        plots=[Plot("Losses", "kimg", "loss", [Series("loss_d", [0, 1, 2], [1.0, 0.5, 0.25])])],
+        plots=[Plot("Losses", "kimg", "loss", [Series("loss_d", [0, 1, 2], [1.0, 0.5, 0.25]),
+                                                Series("loss_g", [0, 1, 2], [0.7, 0.9, 1.1])]),
+               Plot("fid during training", "kimg", "fid", [Series("fid", [1, 2], [80.0, 40.0])])],
         events=[{"event": "nan_detected", "kimg": 12.8, "step": 200, "loss": "d", "count": 3}],
         sections=[Section("Health", "<p>all <b>fine</b></p>")],
     )
 
 
-# ------------------------------------------------------------------------------- ticks
-@pytest.mark.parametrize(
-    ("lo", "hi", "ticks", "limits"),
-    [
-        (0, 97, [0, 20, 40, 60, 80, 100], (0, 100)),  # step 10: 11 ticks; 100 is within 10 % of the span
-        (0, 1, [0, 0.2, 0.4, 0.6, 0.8, 1.0], (0, 1)),
-        (0.0012, 0.0047, [0.001, 0.002, 0.003, 0.004, 0.005], (0.001, 0.005)),
-        (3.2, 301, [0, 100, 200, 300], (0, 301 + 0.03 * 297.8)),  # 400 is too far: stop 3 % past the data
-        (1200, 9800, [2000, 4000, 6000, 8000, 10000], (1200 - 0.03 * 8600, 10000)),
-        (-3, 7, [-5, 0, 5, 10], (-5, 10)),  # step 2 gives 7 ticks, padded step 5 only 0 and 5
-    ],
-)
-def test_nice_axis_follows_the_1_2_5_rule(lo, hi, ticks, limits):
-    axis = nice_axis(lo, hi)
-    assert axis.ticks == ticks
-    assert (axis.lo, axis.hi) == pytest.approx(limits)
-
-
-def test_nice_axis_on_a_log_scale_spans_whole_decades():
-    assert nice_axis(-2.3, 1.7, log=True) == (-3, 2, [-3, -2, -1, 0, 1, 2])
-    assert nice_axis(0.30, 0.35, log=True) == (0, 1, [0, 1])
-
-
-def test_nice_axis_rejects_an_empty_range():
-    with pytest.raises(ValueError, match="lo < hi"):
-        nice_axis(5, 5)
-
-
+# ------------------------------------------------------------------------------ numbers
 @pytest.mark.parametrize(
     ("value", "kwargs", "text"),
     [(12.34567, {}, "12.35"), (0.98765, {}, "0.9877"), (0.003, {}, "0.003"), (1e-5, {}, "1e-05"),
@@ -133,72 +140,100 @@ def test_format_number(value, kwargs, text):
     assert format_number(value, **kwargs) == text
 
 
-# -------------------------------------------------------------------------------- plots
-def test_polyline_maps_data_linearly_into_the_plot_area():
-    svg = ET.fromstring(line_plot_svg(Plot("t", "x", "y", [Series("s", [0, 50, 100], [0, 50, 100])]), width=560, height=300))
-    (line,) = polyline_points(svg)
-    left, right, top, bottom = MARGINS.left, 560 - MARGINS.right, MARGINS.top, 300 - MARGINS.bottom
-    assert line[0] == (left, bottom)
-    assert line[1] == ((left + right) / 2, (top + bottom) / 2)
-    assert line[-1] == (right, top)
-    assert {"0", "20", "40", "60", "80", "100"} <= set(texts(svg))
+# ------------------------------------------------------------------------------ charts
+def test_each_series_is_a_line_in_its_own_palette_colour_with_a_legend_entry():
+    plot = Plot("Losses", "kimg", "loss", [Series(f"s{i}", [0, 1, 2], [i, i + 1, i + 3]) for i in range(3)])
+    svg = chart(plot)
+    assert series_ids(svg) == ["c-series-0", "c-series-1", "c-series-2"]
+    assert [stroke(series_group(svg, i)) for i in range(3)] == [c.lower() for c in PALETTE[:3]]
+    assert [len(r) for i in range(3) for r in runs(series_group(svg, i))] == [3, 3, 3]
+    assert {"Losses", "kimg", "loss", "s0", "s1", "s2"} <= set(texts(svg))
 
 
-def test_plot_has_title_axis_labels_legend_and_one_colour_per_series():
-    plot = Plot("Losses", "kimg", "loss", [Series("loss_d", [0, 1], [1, 2]), Series("loss_g", [0, 1], [2, 1])])
-    svg = ET.fromstring(line_plot_svg(plot))
-    assert {"Losses", "kimg", "loss", "loss_d", "loss_g"} <= set(texts(svg))
-    colours = [el.get("stroke") for el in svg.iter(SVG + "polyline")]
-    assert len(colours) == 2 and colours[0] != colours[1]
+def test_the_palette_repeats_past_eight_series():
+    svg = chart(Plot("t", "x", "y", [Series(f"s{i}", [0, 1], [i, i + 1]) for i in range(9)]))
+    assert stroke(series_group(svg, 8)) == stroke(series_group(svg, 0)) == PALETTE[0].lower()
+    assert len({stroke(series_group(svg, i)) for i in range(8)}) == 8
 
 
-def test_nan_and_inf_points_leave_gaps():
-    svg = ET.fromstring(line_plot_svg(Plot("t", "x", "y", [Series("s", [0, 1, 2, 3, 4], [1, math.nan, 3, 4, math.inf])])))
-    assert [len(run) for run in polyline_points(svg)] == [2]  # 3 and 4
-    assert len(list(svg.iter(SVG + "circle"))) == 1  # the lone first point
-    assert "nan" not in ET.tostring(svg, encoding="unicode").lower()
+def test_points_are_drawn_in_order_and_the_right_way_up():
+    svg = chart(Plot("t", "x", "y", [Series("v", [0, 1, 2], [0, 10, 0])]))
+    ((start, peak, end),) = runs(series_group(svg, 0))
+    assert start[0] < peak[0] < end[0] and peak[0] - start[0] == pytest.approx(end[0] - peak[0])
+    assert start[1] == pytest.approx(end[1]) and peak[1] < start[1]  # SVG's y grows downwards
+
+
+def test_nan_and_inf_points_leave_gaps_and_a_lone_point_gets_a_marker():
+    svg = chart(Plot("t", "x", "y", [Series("s", [0, 1, 2, 3, 4], [1, math.nan, 3, 4, math.inf])]))
+    group = series_group(svg, 0)
+    assert [len(r) for r in runs(group)] == [1, 2]  # the first point alone, then 3 and 4 joined
+    (marker,) = markers(group)
+    assert (float(marker.get("x")), float(marker.get("y"))) == pytest.approx(runs(group)[0][0])
+    assert "nan" not in texts(svg) and "inf" not in texts(svg)
+    assert not markers(series_group(chart(Plot("t", "x", "y", [Series("s", [0, 1], [1, 2])])), 0))
 
 
 def test_constant_series_and_single_point_are_drawn():
-    svg = ET.fromstring(line_plot_svg(Plot("t", "x", "y", [Series("s", [0, 1, 2], [5, 5, 5])]), height=300))
-    (line,) = polyline_points(svg)
-    ys = {y for _, y in line}
-    assert len(ys) == 1 and MARGINS.top < ys.pop() < 300 - MARGINS.bottom
-    one = ET.fromstring(line_plot_svg(Plot("t", "x", "y", [Series("s", [7], [0.25])])))
-    assert len(list(one.iter(SVG + "circle"))) == 1
+    (line,) = runs(series_group(chart(Plot("t", "x", "y", [Series("s", [0, 1, 2], [5, 5, 5])])), 0))
+    assert len({y for _, y in line}) == 1 and len({x for x, _ in line}) == 3  # a flat line through all three
+    one = series_group(chart(Plot("t", "x", "y", [Series("s", [7], [0.25])])), 0)
+    assert len(markers(one)) == 1
 
 
 def test_log_y_skips_nonpositive_values_and_labels_decades():
-    plot = Plot("g", "kimg", "norm", [Series("s", [0, 1, 2, 3, 4], [0, -1, 10, 100, 1000])], log_y=True)
-    svg = ET.fromstring(line_plot_svg(plot))
-    (line,) = polyline_points(svg)
-    assert len(line) == 3
-    assert {"10", "100", "1k"} <= set(texts(svg))
-    # equal ratios are equal distances on a log axis
-    assert line[0][1] - line[1][1] == pytest.approx(line[1][1] - line[2][1])
+    plot = Plot("g", "kimg", "norm", [Series("s", [0, 1, 2, 3, 5], [0, -1, 10, 100, 1000])], log_y=True)
+    svg = chart(plot)
+    ((p10, p100, p1000),) = runs(series_group(svg, 0))
+    assert p10[1] - p100[1] == pytest.approx(p100[1] - p1000[1], rel=1e-4)  # equal ratios, equal distances
+    assert {"10", "100", "1k", "norm (log scale)"} <= set(texts(svg))
+    linear = runs(series_group(chart(Plot("g", "kimg", "norm", plot.series)), 0))[0]
+    assert (linear[0][1] - linear[1][1]) < (linear[1][1] - linear[2][1]) / 5  # the same data, linear: not equal
 
 
-def test_compact_tick_labels_for_large_values():
-    svg = ET.fromstring(line_plot_svg(Plot("t", "x", "y", [Series("s", [0, 1], [1200, 9800])])))
-    assert {"0", "2k", "4k", "10k"} <= set(texts(svg))
+def test_tick_labels_are_compact_and_tell_neighbours_apart():
+    assert {"2k", "4k", "6k", "8k"} <= set(texts(chart(Plot("t", "x", "y", [Series("s", [0, 1], [1200, 9800])]))))
+    fine = set(texts(chart(Plot("t", "x", "y", [Series("s", [0, 1], [1.0001, 1.0009])]))))
+    assert {"1.0002", "1.0004", "1.0006", "1.0008"} <= fine
 
 
 @pytest.mark.parametrize("series", [[], [Series("s", [0, 1], [math.nan, math.nan])]])
 def test_empty_plot_says_no_data(series):
-    svg = ET.fromstring(line_plot_svg(Plot("t", "x", "y", series)))
+    svg = chart(Plot("t", "x", "y", series))
     assert "no data" in texts(svg)
-    assert not list(svg.iter(SVG + "polyline"))
+    assert all(not r for i in range(len(series)) for r in runs(series_group(svg, i)))
 
 
 def test_log_plot_with_only_nonpositive_values_says_no_data():
-    svg = ET.fromstring(line_plot_svg(Plot("t", "x", "y", [Series("s", [0, 1], [0, -2])], log_y=True)))
-    assert "no data" in texts(svg)
+    assert "no data" in texts(chart(Plot("t", "x", "y", [Series("s", [0, 1], [0, -2])], log_y=True)))
 
 
-def test_plot_text_is_escaped():
-    svg = line_plot_svg(Plot(EVIL, "a & b", '"y"', [Series(EVIL, [0, 1], [0, 1])]))
-    assert "<script>" not in svg
-    assert EVIL in texts(ET.fromstring(svg))
+def test_chart_text_is_escaped_and_never_read_as_tex():
+    text = chart_svg(Plot(EVIL, "a & b", "cost $x$", [Series(EVIL, [0, 1], [0, 1])]), id_prefix="c")
+    assert "<script>" not in text
+    assert EVIL in texts(ET.fromstring(text)) and "cost $x$" in texts(ET.fromstring(text))
+
+
+def test_chart_ids_carry_the_prefix_and_every_reference_resolves():
+    text = chart_svg(Plot("t", "x", "y", [Series("s", [0, 1, 2], [1, math.nan, 2])]), id_prefix="plot7")
+    ids = re.findall(r'\bid="([^"]+)"', text)
+    refs = re.findall(r'(?:href="#|url\(#)([^")]+)', text)
+    assert ids and all(i.startswith("plot7-") for i in ids) and len(ids) == len(set(ids))
+    assert refs and set(refs) <= set(ids)
+
+
+def test_charts_are_deterministic():
+    plot = Plot("t", "x", "y", [Series("s", [0, 1, 2], [3, 1, 2])])
+    assert chart_svg(plot, id_prefix="a") == chart_svg(plot, id_prefix="a") != chart_svg(plot, id_prefix="b")
+
+
+def test_plot_json_round_trips_with_gaps_as_null():
+    plot = Plot("Gradient norms", "kimg", "norm", [Series("g", [0, 1, 2], [1.5, math.nan, math.inf])], log_y=True)
+    doc = json.loads(json.dumps(plot.to_json(), allow_nan=False))  # strict JSON: no NaN literals
+    assert doc == {"title": "Gradient norms", "x_label": "kimg", "y_label": "norm", "log_y": True,
+                   "series": [{"name": "g", "x": [0, 1, 2], "y": [1.5, None, None]}]}
+    back = Plot.from_json(doc)
+    assert back.series[0].y[0] == 1.5 and math.isnan(back.series[0].y[1]) and back.log_y
+    assert chart_svg(back) == chart_svg(plot)  # an inf and a NaN are the same gap
 
 
 # ------------------------------------------------------------------------- log.jsonl
@@ -254,20 +289,45 @@ def test_data_uri_rejects_what_is_not_an_image(bad):
 
 
 # ------------------------------------------------------------------------------ report
-def test_report_is_a_balanced_html5_document_with_parsable_svg():
+def test_report_is_a_balanced_html5_document_with_well_formed_svg():
     doc = full_report()
     assert doc.startswith("<!doctype html>")
     tags = parse_html(doc).tags
     assert ("meta", {"charset": "utf-8"}) in tags
-    assert len(svgs(doc)) == 1
+    assert len(svgs(doc)) == 2
+    ids = re.findall(r'\bid="([^"]+)"', doc)
+    assert ids and len(ids) == len(set(ids))  # two charts on one page share no id
+
+
+def test_report_draws_a_chart_per_plot_and_a_line_per_series():
+    doc = full_report()
+    assert doc.count('<figure class="plot">') == 2
+    losses, fid = svgs(doc)
+    assert series_ids(losses) == ["plot0-series-0", "plot0-series-1"] and series_ids(fid) == ["plot1-series-0"]
+    assert {"Losses", "loss_d", "loss_g"} <= set(texts(losses)) and {"fid during training", "fid"} <= set(texts(fid))
+    assert [len(r) for r in runs(series_group(losses, 1, "plot0"))] == [3]
+
+
+def test_report_charts_come_from_the_training_log():
+    doc = render_report(title="t", plots=loss_plots(TRAINING) + metric_history_plots(TRAINING))
+    charts = svgs(doc)
+    assert [sorted(set(texts(c)) & {"Losses", "Throughput", "fid during training", "kid during training"})
+            for c in charts] == [["Losses"], ["Throughput"], ["fid during training"], ["kid during training"]]
+    assert [len(series_ids(c)) for c in charts] == [2, 1, 1, 1]
+    # fid fell from 80 to 40: the line ends lower on the chart than it starts (SVG y grows downwards)
+    ((start, end),) = runs(series_group(charts[2], 0, "plot2"))
+    assert end[1] > start[1]
 
 
 def test_report_needs_nothing_from_the_network():
     doc = full_report()
-    assert set(re.findall(r"https?://[^\s\"'<>)]*", doc)) == {"http://www.w3.org/2000/svg"}
+    # only XML namespace names, which are never fetched
+    assert set(re.findall(r"https?://[^\s\"'<>)]*", doc)) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
     assert "<script" not in doc and "<link" not in doc and "@import" not in doc
     srcs = [a["src"] for tag, a in parse_html(doc).tags if "src" in a]
     assert len(srcs) == 3 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    hrefs = re.findall(r'href="([^"]*)"', doc)
+    assert hrefs and all(h.startswith("#") for h in hrefs)  # links inside the page only
 
 
 def test_report_escapes_user_text():
@@ -287,13 +347,13 @@ def test_report_tables_and_images():
     img = next(a for tag, a in parse_html(doc).tags if tag == "img")
     assert (img["width"], img["height"]) == (str(66 * 8), str(34 * 8))  # whole-number enlargement
     assert "image-rendering: pixelated" in doc
-    assert doc.index("Samples per class") < doc.index("<svg") < doc.index("Events") < doc.index("Health")
+    assert doc.index("Samples per class") < doc.index("<h2>Plots") < doc.index("<svg") < doc.index("Events") < doc.index("Health")
 
 
 def test_minimal_report_leaves_out_empty_parts():
     doc = render_report(title="t")
     parse_html(doc)
-    assert "<table" not in doc and "<svg" not in doc and "<img" not in doc
+    assert "<table" not in doc and "<svg" not in doc and "<img" not in doc and "<h2>" not in doc
 
 
 def test_metric_row_rejects_unknown_direction():

@@ -25,11 +25,20 @@ class ModelOut(BaseModel):
     details: dict[str, Any]  # classes, scale, parameters, measured metrics, ...
 
 
+class InputOut(BaseModel):
+    name: str  # the input's key in a job
+    title: str  # shown on the page
+    media_types: list[str]  # what its uploads may be (the page's file chooser offers these)
+    many: bool  # several files (one item each) or exactly one
+    description: str
+
+
 class ToolOut(BaseModel):
     name: str
     title: str
     summary: str
     takes_images: bool  # True: the job's inputs are uploaded images, one item each; False: seeds
+    inputs: list[InputOut]  # the uploads a job takes, one entry per named input; empty: none
     models: list[ModelOut]
     params_schema: dict[str, Any]  # JSON schema of `params`
 

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends
 from ...service.tools import TOOLS, ServiceTool, bundled_infos
 from ..auth import Caller, authenticate
 from ..errors import ApiError, responses
-from ..schemas import ModelOut, ToolOut
+from ..schemas import InputOut, ModelOut, ToolOut
+from .uploads import MEDIA_TYPES
 
 router = APIRouter(prefix="/v1/tools", tags=["tools"])
 
@@ -16,7 +17,16 @@ def tool_out(tool: ServiceTool) -> ToolOut:
     models = [ModelOut(name=m.name, summary=m.summary, kind=m.kind, details=m.details)
               for m in bundled_infos() if tool.accepts(m)]
     return ToolOut(name=tool.name, title=tool.title, summary=tool.summary, takes_images=tool.takes_images,
-                   models=models, params_schema=tool.Params.model_json_schema())
+                   inputs=tool_inputs(tool), models=models, params_schema=tool.Params.model_json_schema())
+
+
+def tool_inputs(tool: ServiceTool) -> list[InputOut]:
+    """The tool's named inputs. For now derived from ``takes_images``: one input, any number of
+    images of the types the upload route accepts."""
+    if not tool.takes_images:
+        return []
+    return [InputOut(name="image", title="Images", media_types=sorted(set(MEDIA_TYPES.values())), many=True,
+                     description="one photo or many at once")]
 
 
 @router.get("", response_model=list[ToolOut], responses=responses(401, 429))

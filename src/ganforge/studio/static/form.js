@@ -43,7 +43,8 @@ export function buildForm(box, schema, model, saved) {
     const spec = fieldSpec(name, prop);
     const id = `p-${name}`;
     const remembered = saved(name);
-    const built = spec.widget.build(spec, { id, name, model, value: remembered !== undefined ? remembered : defaultText(spec) });
+    const value = remembered !== undefined ? remembered : defaultText(spec);
+    const built = spec.widget.build(spec, { id, name, model, value });
     if (!built) continue; // not for this model (no classes to pick, say)
     const control = built.input;
     const help = [spec.description, built.help].filter(Boolean).join(' ');

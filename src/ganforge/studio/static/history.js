@@ -31,7 +31,8 @@ function historyItem(app, job) {
     onclick: () => openJob(app, job.id) },
   el('span', { class: 'h-title' }, el('span', { text: tool ? tool.title : job.tool }),
     el('span', { class: `badge status-${job.status}`, text: job.status })),
-  el('span', { class: 'h-meta', text: `${job.model} · ${plural(job.progress.items_total, 'item', 'items')} · ${when(job.created)}` })));
+  el('span', { class: 'h-meta',
+    text: `${job.model} · ${plural(job.progress.items_total, 'item', 'items')} · ${when(job.created)}` })));
 }
 
 async function openJob(app, id) {

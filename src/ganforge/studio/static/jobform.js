@@ -54,7 +54,8 @@ export function selectModel(app) {
   const summary = model.summary === app.tool.summary ? null : el('span', { text: model.summary });
   const more = facts.length ? el('span', { class: 'facts', text: facts.join(' · ') }) : null;
   $('model-summary').replaceChildren(...[summary, more].filter(Boolean));
-  app.fields = buildForm($('params'), app.tool.params_schema, model, (param) => app.values.get(`${app.tool.name}.${param}`));
+  const saved = (param) => app.values.get(`${app.tool.name}.${param}`);
+  app.fields = buildForm($('params'), app.tool.params_schema, model, saved);
 }
 
 function formatCount(n) {

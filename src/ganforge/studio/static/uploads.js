@@ -14,7 +14,8 @@ import { $, el, plural } from './dom.js';
 function nouns(input) {
   const types = input.media_types || [];
   const images = types.length > 0 && types.every((t) => t.startsWith('image/'));
-  return images ? { one: 'image', many: 'images', a: 'an image', images } : { one: 'file', many: 'files', a: 'a file', images };
+  return images ? { one: 'image', many: 'images', a: 'an image', images }
+    : { one: 'file', many: 'files', a: 'a file', images };
 }
 
 /** The files chosen for an input (a list kept in app.uploads). */

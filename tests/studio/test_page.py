@@ -13,7 +13,9 @@ import re
 import shutil
 import zipfile
 
+import numpy as np
 import pytest
+from pydantic import Field
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +28,11 @@ if CHROMIUM is None:
 from PIL import Image  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
+from ganforge.schema import StrictModel  # noqa: E402
+from ganforge.service.tools import TOOLS, InputSpec, Item, ServiceTool, register_tool  # noqa: E402
 from ganforge.studio.auth import owner_key, signin_token  # noqa: E402
+from ganforge.studio.routes import tools as tools_route  # noqa: E402
+from ganforge.studio.schemas import InputOut  # noqa: E402
 
 from .conftest import LiveServer, make_app  # noqa: E402
 
@@ -350,3 +356,130 @@ def test_narrow_window_is_one_column_without_horizontal_scroll(browser, server, 
     assert form["y"] < results["y"] < history["y"]
     page.context.close()
     assert not problems, problems
+
+
+class SwatchParams(StrictModel):
+    tint: str = Field(default="#336699", pattern=r"^#[0-9a-f]{6}$", description="the square's colour",
+                      json_schema_extra={"format": "color"})
+    amount: float = Field(default=0.5, ge=0, le=1, description="how much of the tint",
+                          json_schema_extra={"x-ganforge": {"widget": "slider"}})
+    note: str = Field(default="hello", json_schema_extra={"x-ganforge": {"widget": "no-such-widget"}})
+    extra: dict[str, int] | None = Field(default=None, description="a type the page has no widget for")
+
+
+class Swatch(ServiceTool):
+    """A tool the page has never seen: a colour picker, a slider, an unknown hint and an unknown type.
+    Its result is an 8 x 8 square of tint x amount (on top of the input image where it takes one)."""
+
+    name = "swatch-test"
+    title = "Swatch"
+    summary = "a square of one colour"
+    Params = SwatchParams
+
+    def accepts(self, model):
+        return model.kind == "generation" and not model.details.get("classes")
+
+    def plan(self, params, counts):
+        self.check_inputs({k: v for k, v in counts.items() if v})
+        return [Item(label="swatch", inputs={spec.name: 0 for spec in self.inputs}, seed=0)]
+
+    def run_item(self, pipe, params, item, sources, progress=None):
+        from ganforge.data.photoio import Photo
+
+        rgb = [round(int(params.tint[i:i + 2], 16) * params.amount) for i in (1, 3, 5)]
+        side = Image.open(sources["backdrop"]).size if sources else (8, 8)
+        return Photo(pixels=np.tile(np.array(rgb, dtype=np.uint8), (side[1], side[0], 1)), grey=False)
+
+
+class Backdrop(Swatch):
+    """Swatch on a photo, its one input named "backdrop" (not "image")."""
+
+    name = "backdrop-test"
+    title = "Backdrop"
+    inputs = (InputSpec("backdrop", "image", "Backdrop", many=False, description="the photo to tint"),)
+
+
+@pytest.fixture
+def swatch_tools(monkeypatch):
+    """Swatch and Backdrop in ``TOOLS`` for one test (the registry's entries are a copy, restored
+    afterwards); Backdrop's input is declared as one PNG named "backdrop"."""
+    monkeypatch.setattr(TOOLS, "_entries", dict(TOOLS._entries))
+    register_tool(Swatch)
+    register_tool(Backdrop)
+    declared = tools_route.tool_inputs
+
+    def inputs(tool):
+        if tool.name == Backdrop.name:
+            return [InputOut(name="backdrop", title="Backdrop", media="image", media_types=["image/png"], many=False,
+                             description="the photo to tint")]
+        return declared(tool)
+
+    monkeypatch.setattr(tools_route, "tool_inputs", inputs)
+
+
+def result_pixel(page, card) -> tuple:
+    url = card.locator("img.result-img").first.evaluate("e => e.src")  # absolute
+    return Image.open(io.BytesIO(page.request.get(url).body())).convert("RGB").getpixel((0, 0))
+
+
+def test_a_new_tool_gets_its_widgets_from_the_schema_and_its_values_reach_the_job(swatch_tools, page):
+    page.reload()
+    page.get_by_role("radio", name="Swatch", exact=True).check()
+    tint, amount = page.get_by_label("Tint", exact=True), page.get_by_label("Amount", exact=True)
+    expect(tint).to_have_attribute("type", "color")
+    expect(tint).to_have_value("#336699")  # the schema's default
+    expect(amount).to_have_attribute("type", "range")
+    expect(amount).to_have_attribute("min", "0")
+    expect(amount).to_have_attribute("max", "1")
+    expect(amount).to_have_value("0.5")
+    expect(page.get_by_label("Note", exact=True)).to_have_attribute("type", "text")  # unknown hint: text
+    expect(page.get_by_label("Note", exact=True)).to_have_value("hello")
+    expect(page.get_by_label("Extra", exact=True)).to_have_attribute("type", "text")  # unknown type: text
+    expect(page.locator("#inputs")).to_be_hidden()  # no inputs declared: no drop zone
+
+    tint.fill("#804020")
+    amount.fill("0.25")
+    expect(page.locator(".slider output")).to_have_text("0.25")
+    card = run(page)
+    job = page.evaluate("id => fetch('/v1/jobs/' + id).then(r => r.json())", card.get_attribute("data-job"))
+    assert job["params"] == {"tint": "#804020", "amount": 0.25, "note": "hello", "extra": None}
+    expect(card.locator(".job-meta")).to_contain_text("tint #804020 · amount 0.25 · note hello")
+    assert result_pixel(page, card) == (32, 16, 8)  # the tool computed with the page's values
+
+    page.get_by_role("radio", name="Generate", exact=True).check()  # the values are kept across tools
+    page.get_by_role("radio", name="Swatch", exact=True).check()
+    expect(page.get_by_label("Tint", exact=True)).to_have_value("#804020")
+    expect(page.get_by_label("Amount", exact=True)).to_have_value("0.25")
+
+
+def test_a_drop_zone_per_declared_input_whatever_its_name(swatch_tools, page, tmp_path):
+    page.reload()
+    page.get_by_role("radio", name="Backdrop", exact=True).check()
+    zone = page.locator("#inputs section.inputs")
+    expect(zone).to_have_count(1)
+    expect(zone.get_by_role("heading")).to_have_text("Backdrop")
+    expect(page.get_by_role("button", name="Drop an image here or choose a file")).to_be_visible()
+    file_input = zone.locator("input[type=file]")
+    expect(file_input).to_have_attribute("accept", "image/png")
+    assert file_input.evaluate("e => e.multiple") is False  # many: false
+
+    page.get_by_role("button", name="Run", exact=True).click()  # nothing chosen yet
+    expect(page.get_by_role("alert")).to_contain_text("Backdrop works on backdrop: choose at least one first.")
+    page.get_by_role("button", name="Dismiss").click()
+
+    first, second = pngs(tmp_path, [(6, 4), (5, 3)])
+    file_input.set_input_files(str(first))
+    expect(page.locator(".thumb")).to_have_count(1)
+    file_input.set_input_files(str(second))  # one file only: the new one replaces the old
+    expect(page.locator(".thumb")).to_have_count(1)
+    expect(page.locator(".thumb-name")).to_have_text(second.name)
+    page.get_by_label("Amount", exact=True).fill("1")
+    card = run(page)
+    expect(card.locator(".item-label")).to_have_text([second.name])
+    inp, out = loaded(card.locator("li.item img"))
+    assert (inp["natural"], out["natural"]) == (5, 5)  # the input shown beside the result, the same size
+    assert result_pixel(page, card) == (0x33, 0x66, 0x99)
+
+    page.get_by_role("radio", name="Upscale", exact=True).check()  # another input name: its own (empty) list
+    expect(page.locator(".thumb")).to_have_count(0)
+    expect(page.get_by_role("button", name="Drop images here or choose files")).to_be_visible()

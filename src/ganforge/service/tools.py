@@ -303,7 +303,9 @@ class GenerateParams(StrictModel):
                              description="one result per seed: a grid of `count` images")
     count: int = Field(default=16, ge=1, le=100, description="images per seed")
     classes: str | None = Field(default=None, description="'all' (a row per class), a class name or index, or a "
-                                                          "comma-separated list; empty: all classes of a conditional model")
+                                                          "comma-separated list; empty: all classes of a conditional model",
+                                json_schema_extra={"x-ganforge": {"widget": "model-values", "values": "classes",
+                                                                  "all": True, "optional": True}})
     truncation: float = Field(default=1.0, ge=0.0, le=1.0, description="psi: below 1 trades variety for typical images")
 
 
@@ -336,7 +338,9 @@ class InterpolateParams(StrictModel):
     seeds: list[Seed] = Field(default=[0, 1], min_length=2, max_length=16, description="keyframe seeds, at least two")
     steps: int = Field(default=8, ge=0, le=30, description="frames between two keyframes")
     method: Literal["lerp", "slerp"] | None = Field(default=None, description="empty: the model's default")
-    classes: str | None = Field(default=None, description="a class name or index for conditional models")
+    classes: str | None = Field(default=None, description="a class name or index for conditional models",
+                                json_schema_extra={"x-ganforge": {"widget": "model-values", "values": "classes",
+                                                                  "all": False, "optional": False}})
     truncation: float = Field(default=1.0, ge=0.0, le=1.0)
 
 
@@ -366,7 +370,9 @@ class MixParams(StrictModel):
                             description="seeds whose styles replace the rows' at `layers`")
     layers: str | None = Field(default=None, pattern=r"^\d+(-\d+)?$",
                                description="style layers taken from the columns, 0-3 or 5; empty: coarse layers")
-    classes: str | None = Field(default=None, description="a class name or index for conditional models")
+    classes: str | None = Field(default=None, description="a class name or index for conditional models",
+                                json_schema_extra={"x-ganforge": {"widget": "model-values", "values": "classes",
+                                                                  "all": False, "optional": False}})
     truncation: float = Field(default=1.0, ge=0.0, le=1.0)
 
 

@@ -16,10 +16,15 @@ router = APIRouter(prefix="/v1/tools", tags=["tools"])
 def tool_out(tool: ServiceTool) -> ToolOut:
     models = [ModelOut(name=m.name, summary=m.summary, kind=m.kind, details=m.details)
               for m in bundled_infos() if tool.accepts(m)]
-    inputs = [InputOut(name=spec.name, title=spec.title, media=spec.media, media_types=list(MEDIA.get(spec.media).media_types),
-                       many=spec.many, description=spec.description) for spec in tool.inputs]
     return ToolOut(name=tool.name, title=tool.title, summary=tool.summary, takes_images=tool.takes_images,
-                   inputs=inputs, models=models, params_schema=tool.Params.model_json_schema())
+                   inputs=tool_inputs(tool), models=models, params_schema=tool.Params.model_json_schema())
+
+
+def tool_inputs(tool: ServiceTool) -> list[InputOut]:
+    """The tool's named inputs (``ServiceTool.inputs``), each with the media types its kind accepts."""
+    return [InputOut(name=spec.name, title=spec.title, media=spec.media,
+                     media_types=list(MEDIA.get(spec.media).media_types), many=spec.many,
+                     description=spec.description) for spec in tool.inputs]
 
 
 @router.get("", response_model=list[ToolOut], responses=responses(401, 429))

@@ -61,11 +61,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     import ganforge
-    from ganforge.enhance import InferenceOptions
     from ganforge.pipelines.onnx import use_onnx
 
     photo = test_photo(args.size)
-    options = InferenceOptions(tile=args.tile)
     mp = args.size * args.size / 1e6
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__}, "
           f"{args.threads} threads; input {args.size}x{args.size}, tile {args.tile}, median of {args.repeats}")
@@ -78,13 +76,14 @@ def main() -> None:
         for name in args.models.split(","):
             pipes = {"torch": ganforge.load(name).set_precision("fp32"), "onnx": ganforge.load(name).set_precision("fp32")}
             use_onnx(pipes["onnx"], name=name)
-            outs = {rt: np.asarray(p.enhance(photo, options).pixels, dtype=np.int16) for rt, p in pipes.items()}  # warm-up
+            options = pipes["torch"].options(tile=args.tile)
+            outs = {rt: np.asarray(p.process(photo, options).pixels, dtype=np.int16) for rt, p in pipes.items()}  # warm-up
             diff = int(np.abs(outs["torch"] - outs["onnx"]).max())
             times: dict[str, list[float]] = {"torch": [], "onnx": []}
             for _ in range(args.repeats):
                 for rt, pipe in pipes.items():
                     start = time.perf_counter()
-                    pipe.enhance(photo, options)
+                    pipe.process(photo, options)
                     times[rt].append(time.perf_counter() - start)
             rate = {rt: mp / statistics.median(t) for rt, t in times.items()}
             ratios.append(rate["onnx"] / rate["torch"])

@@ -29,11 +29,10 @@ affect both alike:
   job's status is final; ``--wait poll``: ``GET /v1/jobs/{id}`` every 50 ms), then submit again.
   When the chunk's time is up nobody submits; the chunk ends when every client's last job has
   finished.
-* **direct**: ``--workers`` threads in this process, each with its model from
-  ``ganforge.studio.runner.pipeline`` (as the server's workers have), running the same item
-  with ``ganforge.service.tools.run_item`` and encoding the PNG with ``runner.png_bytes``
-  (as the server's workers do) until the chunk's time is up; the chunk ends when the last item
-  finishes.
+* **direct**: ``--workers`` threads in this process, sharing the model from
+  ``ganforge.service.tools.loaded`` (as the server's workers do: one load per process), running
+  the same item with ``ganforge.service.tools.run_item``, which returns the encoded PNG (as the
+  server's workers do), until the chunk's time is up; the chunk ends when the last item finishes.
 
 Before the first chunk each side warms up (every server worker and every direct thread loads
 its model by running ``workers`` jobs); warm-up jobs count in ``submitted`` and in the lost
@@ -375,21 +374,19 @@ class Direct:
         self.params = self.tool.parse(body["params"])
         self.item = Item(label="seed 1" if not self.tool.takes_images else "image 1",
                          seed=body["params"].get("seeds", [None])[0] if not self.tool.takes_images else None,
-                         input=0 if self.tool.takes_images else None)
-        self.source = None
+                         inputs={spec.name: 0 for spec in self.tool.inputs})
+        self.sources = {}
         if png is not None:
-            self.source = folder / "direct-input.png"
-            self.source.write_bytes(png)
+            self.sources = {spec.name: folder / "direct-input.png" for spec in self.tool.inputs}
+            (folder / "direct-input.png").write_bytes(png)
         self.workers = workers
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="direct")
 
     def one(self) -> float:
-        from ganforge.service.tools import run_item
-        from ganforge.studio.runner import pipeline, png_bytes
+        from ganforge.service.tools import loaded, run_item
 
         t0 = time.monotonic()
-        photo = run_item(self.tool, self.model, pipeline(self.model), self.params, self.item, self.source)
-        png_bytes(photo)
+        run_item(self.tool, self.model, loaded(self.model), self.params, self.item, self.sources)  # PNG bytes
         return time.monotonic() - t0
 
     def warm_up(self) -> None:

@@ -194,6 +194,9 @@ def info(model: str, as_json: bool) -> None:
 @click.option("--strength", type=click.FloatRange(0, 1), default=None, metavar="0..1",
               help="style models: 0 is the photo, 1 the full style (default 1); in between, colour and tone are "
                    "blended and local contrast is kept, so mid strengths do not look faded")
+@click.option("--thumbnail", type=click.IntRange(16, 4096), default=None, metavar="PIXELS",
+              help="style models: long side of the thumbnail whose colour statistics every tile is normalised with "
+                   "(default 256, the scale the styles trained at)")
 @click.option("--format", "fmt", type=click.Choice(["jpg", "png", "webp", "tif"]), default=None,
               help="folder output: write every result in this format (default: each input's own; PNG for BMP, GIF, PPM)")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
@@ -208,7 +211,8 @@ def info(model: str, as_json: bool) -> None:
                    "~/.cache/ganforge/onnx, or $GANFORGE_CACHE/onnx, and reuse it)")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def apply(model: str, inputs: tuple[Path, ...], out: Path, tile: str, overlap: int | None, noise_level: float | None,
-          scale: str | None, strength: float | None, fmt: str | None, precision: str, skip_existing: bool,
+          scale: str | None, strength: float | None, thumbnail: int | None, fmt: str | None, precision: str,
+          skip_existing: bool,
           device: str, runtime: str, onnx_file: Path | None, quiet: bool) -> None:
     """Run MODEL on INPUT files or folders: a photo model (photo-upscale-x2, photo-upscale-x4,
     photo-upscale-x4-gan, photo-denoise, photo-restore, photo-colorize), a style model
@@ -245,7 +249,7 @@ def apply(model: str, inputs: tuple[Path, ...], out: Path, tile: str, overlap: i
     # are passed, so a model gets its own defaults and refuses a flag it does not take.
     ctx = click.get_current_context()
     values = {"tile": tile_px, "overlap": overlap, "noise_level": noise_level, "scale": int(scale) if scale else None,
-              "strength": strength, "precision": precision}
+              "strength": strength, "thumbnail": thumbnail, "precision": precision}
     options = {k: v for k, v in values.items() if ctx.get_parameter_source(k) is not ParameterSource.DEFAULT}
     bar = tiles = None
     started = time.monotonic()

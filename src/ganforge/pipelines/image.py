@@ -176,7 +176,9 @@ class ImagePipeline(Pipeline):
     # ----------------------------------------------------------------------------------- use
     def process(self, photo: Photo, options: ImageOptions, progress: Progress = None) -> Photo:
         """One photo through the model with validated ``options`` (from :meth:`options`)."""
-        return self.run(photo, options, self.runner_for(getattr(options, "precision", None)), progress)
+        # a precision the caller left out is the pipeline's default (set_precision), not the field's
+        precision = options.precision if "precision" in options.model_fields_set else None
+        return self.run(photo, options, self.runner_for(precision), progress)
 
     def run(self, photo: Photo, options: ImageOptions, runner: Runner, progress: Progress) -> Photo:
         raise NotImplementedError

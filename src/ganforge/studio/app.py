@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from . import errors
 from .errors import error_response
+from .jobs import openapi_components
 from .queues import JobQueue, make_queue
 from .routes import jobs, keys, session, tools, uploads, usage
 from .schemas import Health
@@ -68,7 +69,7 @@ def create_app(settings: StudioSettings | None = None, *, queue: JobQueue | None
                                                       "health")])
     app.state.settings, app.state.store, app.state.queue = settings, store, queue
     errors.install(app)
-    for router in (tools.router, uploads.router, jobs.make_router(), usage.router, keys.router, session.router):
+    for router in (tools.router, uploads.router, jobs.router, usage.router, keys.router, session.router):
         app.include_router(router)
 
     upload_limit = settings.max_upload_bytes * settings.max_files_per_upload + 2**20
@@ -100,8 +101,25 @@ def create_app(settings: StudioSettings | None = None, *, queue: JobQueue | None
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_job_schemas(app)
     add_docs(app)
     return app
+
+
+def add_job_schemas(app: FastAPI) -> None:
+    """The OpenAPI document with ``JobIn``, the body of ``POST /v1/jobs``: one body per registered
+    tool, each with its parameters (``studio.jobs.openapi_components``), as they are when asked."""
+    made = app.openapi
+
+    def openapi() -> dict:
+        spec = made()
+        body, defs = openapi_components()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(defs)
+        schemas["JobIn"] = body
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def add_docs(app: FastAPI) -> None:

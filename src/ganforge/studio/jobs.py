@@ -2,17 +2,23 @@
 
 :func:`job_body` builds the request body from the tool registry: one model per tool, told apart
 by ``tool`` (a discriminated union), each with its own ``params`` model, so the OpenAPI page
-documents every tool's parameters and a typo is a 422 naming the field. :func:`submit` checks a
-request against the tool, the model, the caller's uploads and limits, and queues it.
+documents every tool's parameters (:func:`openapi_components`) and a typo is a 422 naming the
+field. The body is validated against the registry as it is when the request comes
+(:func:`parse_body`), so a tool registered after the app was made is a tool like the others.
+:func:`submit` checks a request against the tool, the model, the caller's uploads and limits,
+and queues it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
+from fastapi.exceptions import RequestValidationError
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, WithJsonSchema,
+                      create_model)
 
 from ..errors import GanforgeError
 from ..service.media import MEDIA
@@ -65,10 +71,42 @@ def tool_body(tool: ServiceTool) -> type[JobBase]:
 
 def job_body() -> Any:
     """The body of ``POST /v1/jobs``: a union of every registered tool's, discriminated on ``tool``."""
-    bodies = tuple(tool_body(TOOLS.get(name)) for name in TOOLS.names())
-    if len(bodies) == 1:
-        return bodies[0]
-    return Annotated[Union[bodies], Field(discriminator="tool")]  # type: ignore[valid-type]
+    return _adapter(_registry_key()).body
+
+
+def _registry_key() -> tuple:
+    return tuple((name, id(TOOLS.get(name))) for name in TOOLS.names())
+
+
+class _Adapter:
+    """The body type and its validator for one state of the tool registry."""
+
+    def __init__(self) -> None:
+        bodies = tuple(tool_body(TOOLS.get(name)) for name in TOOLS.names())
+        self.body = Annotated[Union[bodies], Field(discriminator="tool")]  # type: ignore[valid-type]
+        self.adapter = TypeAdapter(self.body)
+
+
+@functools.lru_cache(maxsize=4)
+def _adapter(key: tuple) -> _Adapter:
+    return _Adapter()
+
+
+def parse_body(body: Any) -> JobBase:
+    """A request body validated against the tools registered now; a ``RequestValidationError``
+    (the API's 422 naming the field) otherwise."""
+    try:
+        return _adapter(_registry_key()).adapter.validate_python(body)
+    except ValidationError as err:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()], body=body) from None
+
+
+def openapi_components() -> tuple[dict, dict]:
+    """(the body's schema, its component schemas) for the OpenAPI page, with references into
+    ``#/components/schemas``."""
+    schema = _adapter(_registry_key()).adapter.json_schema(ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    return schema, defs
 
 
 def _refuse(err: GanforgeError, field: str) -> ApiError:
@@ -101,7 +139,8 @@ def submit(store: Store, settings: Any, key: Any, body: JobBase, idempotency: st
     items = []
     for it in plan:
         chosen = {name: inputs[name][i] for name, i in it.inputs.items()}
-        own = chosen.get(batch) if batch else None  # the item's own upload labels it
+        # the item's own upload (of the batch input, or its only one) labels it
+        own = chosen.get(batch) if batch else (next(iter(chosen.values())) if len(chosen) == 1 else None)
         items.append({"label": uploads[own]["filename"] if own else it.label, "seed": it.seed, "upload_id": own,
                       "inputs": chosen})
     clean = params.model_dump(mode="json")

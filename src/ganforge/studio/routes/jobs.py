@@ -1,10 +1,11 @@
 """Jobs: submit (202 + Location), status, server-sent progress, cancel, history, results and zip.
 
-The router is made per app (:func:`make_router`), because the submit body is the union of the
-tools registered when the app is made (``studio.jobs.job_body``). No ``from __future__ import
-annotations`` here: FastAPI reads the body's type from the route function's annotations, and
-that type is a local of ``make_router``.
+The submit body is validated against the tools registered when the request comes
+(``studio.jobs.parse_body``), and the OpenAPI page documents it as the union of every tool's body
+(``studio.jobs.openapi_components``, added by the app's ``openapi``).
 """
+
+from __future__ import annotations
 
 import asyncio
 import io
@@ -12,13 +13,15 @@ import json
 import time
 import zipfile
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
 from ..auth import Caller, authenticate
 from ..errors import ApiError, responses
-from ..jobs import job_body, submit
+from ..jobs import parse_body, submit
 from ..schemas import Cancelled, ItemOut, JobLinks, JobList, JobOut, JobProgress, JobStatus, Progress
 from ..store import FINISHED, Store
 
@@ -58,40 +61,28 @@ def owned_job(store: Store, job_id: str, caller: Caller) -> dict:
     return job
 
 
-def make_router() -> APIRouter:
-    """The jobs routes, with the submit body of every tool registered now."""
-    router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-    JobIn = job_body()
-
-    @router.post("", status_code=202, response_model=JobOut, responses=responses(400, 401, 403, 409, 422, 429))
-    def create_job(body: JobIn, request: Request, response: Response, caller: Caller = Depends(authenticate),
-                   idempotency_key: str | None = Header(default=None, max_length=200,
-                                                        description="a retried POST with the same key returns the "
-                                                                    "same job")) -> JobOut:
-        """Queue a job: one item per input image (photo tools) or per seed (generate). Answers at once
-        with the job; follow `Location`, poll it or stream its events. The body's `tool` picks its
-        `params` schema (below, one per tool)."""
-        store: Store = request.app.state.store
-        job, created = submit(store, request.app.state.settings, caller.key, body, idempotency_key)
-        if created:
-            request.app.state.queue.notify()
-        response.headers["Location"] = f"/v1/jobs/{job['id']}"
-        return job_out(store, job)
-
-    for route in (list_jobs, get_job, job_events, cancel_job, results_zip, result):
-        router.add_api_route(**route.route_args, endpoint=route)
-    return router
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+JOB_IN = {"$ref": "#/components/schemas/JobIn"}  # filled in by the app's openapi (studio/app.py)
 
 
-def _route(path: str, **args):
-    """Mark a function as a route of :func:`make_router` (added to each app's router there)."""
-    def mark(fn):
-        fn.route_args = {"path": path, **args}
-        return fn
-    return mark
+@router.post("", status_code=202, response_model=JobOut, responses=responses(400, 401, 403, 409, 422, 429),
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": JOB_IN}}}})
+def create_job(request: Request, response: Response, body: Any = Body(...), caller: Caller = Depends(authenticate),
+               idempotency_key: str | None = Header(default=None, max_length=200,
+                                                    description="a retried POST with the same key returns the same job")
+               ) -> JobOut:
+    """Queue a job: one item per input image (photo tools) or per seed (generate). Answers at once
+    with the job; follow `Location`, poll it or stream its events. The body's `tool` picks its
+    `params` schema (JobIn: one body per tool)."""
+    store: Store = request.app.state.store
+    job, created = submit(store, request.app.state.settings, caller.key, parse_body(body), idempotency_key)
+    if created:
+        request.app.state.queue.notify()
+    response.headers["Location"] = f"/v1/jobs/{job['id']}"
+    return job_out(store, job)
 
 
-@_route("", methods=["GET"], response_model=JobList, responses=responses(401, 422, 429))
+@router.get("", response_model=JobList, responses=responses(401, 422, 429))
 def list_jobs(request: Request, caller: Caller = Depends(authenticate),
               limit: int = Query(20, ge=1, le=200),
               before: int | None = Query(None, ge=1, le=2**63 - 1,  # SQLite's largest integer
@@ -104,14 +95,14 @@ def list_jobs(request: Request, caller: Caller = Depends(authenticate),
                    next_before=rows[-1]["seq"] if len(rows) == limit else None)
 
 
-@_route("/{job_id}", methods=["GET"], response_model=JobOut, responses=responses(401, 403, 404, 429))
+@router.get("/{job_id}", response_model=JobOut, responses=responses(401, 403, 404, 429))
 def get_job(job_id: str, request: Request, caller: Caller = Depends(authenticate)) -> JobOut:
     """Status, progress, per-item status and result links."""
     store: Store = request.app.state.store
     return job_out(store, owned_job(store, job_id, caller))
 
 
-@_route("/{job_id}/events", methods=["GET"], responses={**responses(401, 403, 404, 429),
+@router.get("/{job_id}/events", responses={**responses(401, 403, 404, 429),
                                            200: {"content": {"text/event-stream": {}},
                                                  "description": "`event: job` with the job's JSON at each change; "
                                                                 "the stream ends after the job finishes"}})
@@ -143,7 +134,7 @@ async def job_events(job_id: str, request: Request, caller: Caller = Depends(aut
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-@_route("/{job_id}", methods=["DELETE"], status_code=202, response_model=Cancelled, responses=responses(401, 403, 404, 409, 429))
+@router.delete("/{job_id}", status_code=202, response_model=Cancelled, responses=responses(401, 403, 404, 409, 429))
 def cancel_job(job_id: str, request: Request, caller: Caller = Depends(authenticate)) -> Cancelled:
     """Cancel a job: a queued job at once, a running one at its next item or tile (finished items keep
     their results)."""
@@ -156,7 +147,7 @@ def cancel_job(job_id: str, request: Request, caller: Caller = Depends(authentic
     return Cancelled(id=job_id, status=status)
 
 
-@_route("/{job_id}/results.zip", methods=["GET"], response_class=Response, responses={
+@router.get("/{job_id}/results.zip", response_class=Response, responses={
     **responses(401, 403, 404, 429), 200: {"content": {"application/zip": {}}, "description": "every result and job.json"}})
 def results_zip(job_id: str, request: Request, caller: Caller = Depends(authenticate)) -> Response:
     """Every result of the job so far as one zip, with job.json (tool, model, parameters, items)."""
@@ -177,7 +168,7 @@ def results_zip(job_id: str, request: Request, caller: Caller = Depends(authenti
                     headers={"Content-Disposition": f'attachment; filename="ganforge-{job_id}.zip"'})
 
 
-@_route("/{job_id}/results/{index}", methods=["GET"], response_class=FileResponse, responses={
+@router.get("/{job_id}/results/{index}", response_class=FileResponse, responses={
     **responses(401, 403, 404, 429), 200: {"content": {"image/png": {}, "text/csv": {}},
                                            "description": "the result in its media type (the item's media_type); "
                                                           "a PNG's text chunks hold tool, model, parameters, seed"}})

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import GanforgeError
-from . import Dataset, register_dataset
+from .base import Dataset, register_dataset
 from .transforms import resize_uint8
 
 if TYPE_CHECKING:

@@ -34,8 +34,7 @@ from ..enhance.base import to_unit
 from ..errors import GanforgeError
 from ..losses import LOSSES, loss_without_penalty
 from ..schema import StrictModel
-from . import register_task
-from .base import Batch, Task
+from .base import Batch, Task, register_task
 from .paired import PairedModelConfig
 
 SAMPLE_ROWS = 6

@@ -28,8 +28,7 @@ from ..losses import LOSSES, gradient_penalty, mode_seeking_penalty, path_length
 from ..metrics.diversity import normalized_entropy, probe_diversity
 from ..models import MODELS, build_discriminator, build_generator
 from ..schema import FamilyConfig, StrictModel
-from . import register_task
-from .base import Batch, Task
+from .base import Batch, Task, register_task
 
 
 class LossConfig(StrictModel):

@@ -26,8 +26,7 @@ from ..errors import GanforgeError
 from ..losses import LOSSES, loss_without_penalty, r1_penalty
 from ..models import BACKBONES
 from ..schema import StrictModel
-from . import register_task
-from .base import Batch, Task
+from .base import Batch, Task, register_task
 
 SAMPLE_PAIRS = 8  # rows of the sample picture: source | output | target
 

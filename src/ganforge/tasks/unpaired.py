@@ -40,8 +40,7 @@ from ..config import TaskConfig
 from ..errors import GanforgeError
 from ..losses import LOSSES, loss_without_penalty
 from ..schema import StrictModel
-from . import register_task
-from .base import Batch, Task
+from .base import Batch, Task, register_task
 from .paired import PairedModelConfig
 
 SAMPLE_ROWS = 8  # rows of the sample picture: a | G_AB(a) | G_BA(G_AB(a))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from .. import checkpoint as ckpt
 from ..config import TaskConfig, save_config_yaml
 from ..data import DATASETS, build_dataset

@@ -131,8 +131,8 @@ class DatasetSpec:
     ``build(cfg) -> Dataset | PairedDataset | UnpairedDataset``. ``batch``: what the data set yields
     (``"images"``, ``"vectors"``, ``"pairs"`` or ``"unpaired"``: independent ``a`` and ``b`` images), so a task can refuse data it cannot train on. ``splits``: the
     splits it has. ``features``: the default evaluation feature extractor (a ``FEATURES`` name,
-    None: chosen from the data's shape). ``oracle``: a class predictor for generated samples,
-    ``() -> (fn(samples) -> labels (N,), number of classes)``, or None. ``modes``: the mode-counting
+    None: chosen from the data's shape). ``oracle``: the class predictor of generated samples (an
+    ``ORACLES`` name, see :mod:`ganforge.metrics.oracles`), or None. ``modes``: the mode-counting
     protocol of its evaluation (``"mixture"``, ``"stacked"``) or None. ``perceptual``: it has a
     feature network a projection's perceptual loss may use. ``about``: where the data comes from.
     """
@@ -142,7 +142,7 @@ class DatasetSpec:
     batch: str = "images"
     splits: tuple[str, ...] = ("train",)
     features: str | None = None
-    oracle: Callable[[], tuple[Callable[[torch.Tensor], torch.Tensor], int]] | None = None
+    oracle: str | None = None
     modes: str | None = None
     perceptual: bool = False
     about: str = ""  # where the data comes from, in a few words (``ganforge info`` shows it)

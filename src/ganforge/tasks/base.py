@@ -204,7 +204,11 @@ class Task:
         None when the task has no probe."""
         return None
 
-    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any]) -> tuple[dict[str, float], list]:
+    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any],
+                 pipeline: type) -> tuple[dict[str, float], list]:
         """Metrics of the current model for the periodic evaluation; ``cache`` persists between
-        calls (feature extractors). Returns ``(metrics, skipped)``."""
+        calls (feature extractors). ``pipeline``: the pipeline class of this task's kind
+        (``PIPELINES[cls.pipeline]``), for tasks that score their model as a pipeline; the caller
+        passes it because pipelines sit above tasks (a pipeline is built from a task's config).
+        Returns ``(metrics, skipped)``."""
         raise NotImplementedError(f"task {self.name} has no periodic evaluation")

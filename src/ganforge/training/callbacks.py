@@ -20,6 +20,7 @@ import torch
 from .. import checkpoint as ckpt
 from ..errors import TrainingUnhealthy
 from ..images import save_png
+from ..pipelines.base import PIPELINES
 from . import health as hm
 from .schedules import ema_beta
 
@@ -152,7 +153,8 @@ class EvaluationCallback(Callback):
         t = loop.cfg.train
         np_state, py_state = np.random.get_state(), random.getstate()
         with torch.random.fork_rng(devices=[]):
-            metrics, skipped = loop.task.evaluate(loop.run_dir, metrics=t.eval_metrics, n=t.eval_n, cache=self.cache)
+            metrics, skipped = loop.task.evaluate(loop.run_dir, metrics=t.eval_metrics, n=t.eval_n, cache=self.cache,
+                                                  pipeline=PIPELINES.get(loop.task.pipeline))
         np.random.set_state(np_state)
         random.setstate(py_state)
         kimg = round(loop.images / 1000, 3)

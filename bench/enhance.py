@@ -89,7 +89,7 @@ from ganforge.errors import GanforgeError  # noqa: E402
 from ganforge.fileio import atomic_write_text  # noqa: E402
 from ganforge.metrics.paired import psnr_of_mse  # noqa: E402
 from ganforge.pipelines.base import PRETRAINED_DIR  # noqa: E402
-from ganforge.pipelines.tiling import run_tiled  # noqa: E402
+from ganforge.tiling import run_tiled  # noqa: E402
 from ganforge.runtime import default_channels_last, has_amx  # noqa: E402
 
 SECTIONS = ("upscale", "denoise", "restore", "colorize", "speed", "memory")

@@ -2,7 +2,7 @@
 
 A real-sized image-to-image model (3x3 convs of 32 channels, 8 layers at the input resolution,
 then a 3x3 conv and a pixel shuffle x2; random seeded weights, receptive-field radius 9) runs
-through ``ganforge.pipelines.tiling.run_tiled`` with tile 512 and overlap 32 in this process
+through ``ganforge.tiling.run_tiled`` with tile 512 and overlap 32 in this process
 on a synthetic 6000x4000 RGB photo (smooth waves plus noise, made a strip at a time so that
 making it costs no float buffer). The input (72 MB) and the uint8 output (288 MB) are
 unavoidable; everything else should be bounded by the tile, so the peak resident set
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.pipelines.tiling import run_tiled
+from ganforge.tiling import run_tiled
 
 
 class UpscaleNet(nn.Module):

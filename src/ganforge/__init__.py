@@ -8,9 +8,8 @@ Python API::
     model.save_pretrained("my-model")
 """
 
-__version__ = "0.1.0"
-
-from .errors import GanforgeError  # noqa: E402
-from .pipelines import GeneratorPipeline, ImageToImagePipeline, bundled_models, load  # noqa: E402
+from .errors import GanforgeError
+from .pipelines import GeneratorPipeline, ImageToImagePipeline, bundled_models, load
+from .version import __version__
 
 __all__ = ["GanforgeError", "GeneratorPipeline", "ImageToImagePipeline", "__version__", "bundled_models", "load"]

@@ -64,7 +64,7 @@ def test_tiles_with_thumbnail_statistics_equal_the_whole_photo():
 
 def test_per_tile_instance_norm_would_show_seams():
     """Why the thumbnail: the same tiles normalised on their own differ from the whole photo."""
-    from ganforge.pipelines.tiling import run_tiled
+    from ganforge.tiling import run_tiled
 
     pipe = style_pipeline()
     image = photo()

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 import ganforge
 from ganforge import checkpoint as ckpt
 from ganforge.errors import GanforgeError
-from ganforge.pipelines import EnhancePipeline
+from ganforge.pipelines import PIPELINES, EnhancePipeline
 from ganforge.schema import apply_overrides
 from ganforge.service import export
 from ganforge.tasks import build_config
@@ -179,7 +179,7 @@ def test_evaluation_reports_psnr_beside_the_baseline(photo_dir, tmp_path, tool):
     trainer = Trainer(enhance_config(photo_dir, tool), tmp_path / "run", quiet=True)
     task = trainer.task
     cache = {"held_out": task.pair(task.dataset.data[:16], torch.Generator().manual_seed(1))}
-    scores, skipped = task.evaluate(tmp_path, metrics=["l1"], n=16, cache=cache)
+    scores, skipped = task.evaluate(tmp_path, metrics=["l1"], n=16, cache=cache, pipeline=PIPELINES.get(task.pipeline))
     assert skipped == [] and set(scores) == {"l1", "psnr", "psnr_baseline"}
     assert 10 < scores["psnr_baseline"] < 60
     assert abs(scores["psnr"] - scores["psnr_baseline"]) < 1.5, scores

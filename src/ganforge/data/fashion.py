@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import GanforgeError
-from . import Dataset, register_dataset
+from .base import Dataset, register_dataset
 from .transforms import resize_uint8
 
 if TYPE_CHECKING:
@@ -137,22 +137,7 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None) -> 
     return images, labels.long()
 
 
-def _fashion_oracle(sample_shape: tuple[int, ...]):
-    """The bundled fashion-cnn as a class oracle for generated 1-channel images; None otherwise."""
-    if len(sample_shape) != 3 or sample_shape[0] != 1:
-        return None
-    from ..images import to_uint8_tensor
-    from ..metrics.classifier import load_classifier, predict, prepare_images
-
-    classifier = load_classifier()[0]
-
-    def oracle(out: torch.Tensor) -> tuple[torch.Tensor, int]:
-        return predict(classifier, prepare_images(to_uint8_tensor(out.cpu())))[1].argmax(1), len(FASHION_CLASSES)
-
-    return oracle
-
-
-@register_dataset("fashion-mnist", splits=("train", "test"), features="fashion-cnn", oracle=_fashion_oracle,
+@register_dataset("fashion-mnist", splits=("train", "test"), features="fashion-cnn", oracle="fashion-cnn",
                   modes="classes", perceptual=True)
 def build_fashion_mnist(cfg: "DataConfig") -> Dataset:
     """Fashion-MNIST as uint8 ``(N, channels, resolution, resolution)`` with its 10 labels.

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from ..errors import GanforgeError
-from . import Dataset, register_dataset
+from .base import Dataset, register_dataset
 from .imageio import BadImageError, open_image, to_array
 
 if TYPE_CHECKING:

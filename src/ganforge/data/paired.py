@@ -34,7 +34,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import GanforgeError
-from . import PairedDataset, register_dataset
+from .base import PairedDataset, register_dataset
 from .folder import PROGRESS_MIN_FILES, _images_under, data_folder
 from .imageio import BadImageError, open_image, to_array
 

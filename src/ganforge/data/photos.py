@@ -53,7 +53,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..errors import GanforgeError
-from . import Dataset, register_dataset
+from .base import Dataset, register_dataset
 from .folder import _images_under, data_folder
 from .imageio import ALLOWED_FORMATS, MAX_BYTES, MAX_PIXELS, BadImageError, _normalise, load_checked, open_image
 from .rcc import RccError, iter_rcc

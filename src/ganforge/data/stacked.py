@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..errors import GanforgeError
-from . import Dataset, register_dataset
+from .base import Dataset, register_dataset
 from .fashion import FASHION_CLASSES, load_fashion_mnist
 from .transforms import resize_uint8
 

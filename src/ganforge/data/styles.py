@@ -55,7 +55,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import GanforgeError
-from . import UnpairedDataset, register_dataset
+from .base import UnpairedDataset, register_dataset
 from . import photos
 from .folder import _images_under, data_folder
 from .imageio import ALLOWED_FORMATS, MAX_PIXELS

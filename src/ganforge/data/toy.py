@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 
 from ..errors import GanforgeError
-from . import Dataset, register_dataset
+from .base import Dataset, register_dataset
 
 if TYPE_CHECKING:
     from ..config import DataConfig
@@ -74,16 +74,6 @@ def sample_mixture(
     return means[modes] + sigma * noise, modes
 
 
-def _mixture_oracle(name: str):
-    """Class oracle of a 2D mixture: the nearest mode of each generated point."""
-
-    def make(sample_shape: tuple[int, ...]):
-        means = toy_mixture(name)[0]
-        return lambda out: (nearest_mode(out.float().cpu(), means), len(means))
-
-    return make
-
-
 def _build_toy(name: str, cfg: "DataConfig") -> Dataset:
     means, sigma = toy_mixture(name)
     generator = torch.Generator().manual_seed(TOY_SEEDS[cfg.split])
@@ -93,14 +83,14 @@ def _build_toy(name: str, cfg: "DataConfig") -> Dataset:
     return Dataset(name=name, data=points)
 
 
-@register_dataset("ring8", batch="vectors", splits=("train", "test"), features="points", oracle=_mixture_oracle("ring8"),
+@register_dataset("ring8", batch="vectors", splits=("train", "test"), features="points", oracle="nearest-mode",
                   modes="mixture")
 def build_ring8(cfg: "DataConfig") -> Dataset:
     """``cfg.toy_samples`` float32 points ``(N, 2)`` from the 8-mode ring, unlabelled."""
     return _build_toy("ring8", cfg)
 
 
-@register_dataset("grid25", batch="vectors", splits=("train", "test"), features="points", oracle=_mixture_oracle("grid25"),
+@register_dataset("grid25", batch="vectors", splits=("train", "test"), features="points", oracle="nearest-mode",
                   modes="mixture")
 def build_grid25(cfg: "DataConfig") -> Dataset:
     """``cfg.toy_samples`` float32 points ``(N, 2)`` from the 25-mode grid, unlabelled."""

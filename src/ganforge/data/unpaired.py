@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from . import UnpairedDataset, register_dataset
+from .base import UnpairedDataset, register_dataset
 from .paired import _CHUNK_PIXELS, _PER_IMAGE, MAX_SHAPES, _luma, draw_shapes
 
 if TYPE_CHECKING:

@@ -12,6 +12,7 @@ from torch import nn
 from ..errors import GanforgeError
 from ..registry import Registry
 from ..runtime import Runner
+from ..tiling import run_tiled
 
 Progress = Callable[[int, int], None] | None  # (done, total) work units of one image
 
@@ -85,7 +86,7 @@ def default_overlap(network: nn.Module | Runner) -> int:
     """The overlap at which tiled output equals untiled output within 1/255: the blending
     window gives the outer 3/8 of each overlap band zero weight, so every kept pixel saw all
     the input it depends on once 3/8 of the overlap covers the receptive radius r (overlap >=
-    8r/3; measured in tests/pipelines/test_tiling.py). Rounded up to the alignment, at least 8."""
+    8r/3; measured in tests/test_tiling.py). Rounded up to the alignment, at least 8."""
     radius, align = network_geometry(network)
     overlap = max(8, -(-8 * radius // 3))
     return -(-overlap // align) * align
@@ -93,7 +94,7 @@ def default_overlap(network: nn.Module | Runner) -> int:
 
 def tiled(runner: Runner, pixels: np.ndarray, *, scale: int, options: InferenceOptions, progress: Progress,
           extra: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
-    """The network behind ``runner`` over ``pixels`` in tiles (``pipelines.tiling.run_tiled``).
+    """The network behind ``runner`` over ``pixels`` in tiles (``tiling.run_tiled``).
     ``extra`` turns a tile in [-1, 1] into the network's input (e.g. adds a noise-level map)."""
 
     def fn(x: torch.Tensor) -> torch.Tensor:
@@ -111,8 +112,6 @@ def plan_and_run_tiles(fn: Callable[[torch.Tensor], torch.Tensor], network: nn.M
     """``fn`` (a tile in [-1, 1] -> ``network``'s output) over ``pixels`` in tiles planned for the
     network's geometry: the overlap defaults to :func:`default_overlap`, the tile is rounded up to
     the alignment and to more than twice the overlap; tiling errors become one-line GanforgeErrors."""
-    from ..pipelines.tiling import run_tiled
-
     _, align = network_geometry(network)
     overlap = overlap if overlap is not None else default_overlap(network)
     if tile is not None:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from ..version import __version__
 from ..fileio import atomic_write_text
 from ..images import make_grid, scatter_png, to_uint8
 from ..report import MetricRow, loss_plots, metric_history_plots, write_report

@@ -3,7 +3,8 @@
 ``base.py`` (save/from_pretrained, ``PIPELINES``, ``load``), ``generation.py`` (noise -> image),
 ``image.py`` (the contract of every image -> image kind: options, ``process``, runners),
 ``image_to_image.py`` (image -> image), ``enhance.py`` (photo tools: upscale, denoise,
-restore, colorize), ``style.py`` (photos into art: the style models) and ``tiling.py`` (any image size in tiles, with bounded memory).
+restore, colorize) and ``style.py`` (photos into art: the style models); the tiles they run in
+are ``ganforge/tiling.py`` (any image size in tiles, with bounded memory).
 """
 
 from .base import CONFIG_JSON, PIPELINES, PRETRAINED_DIR, WEIGHTS, Pipeline, bundled_models, load

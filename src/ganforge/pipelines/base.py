@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import torch
 import yaml
 
-from .. import __version__
+from ..version import __version__
 from .. import checkpoint as ckpt
 from ..config import TaskConfig, config_to_dict
 from ..errors import GanforgeError, did_you_mean

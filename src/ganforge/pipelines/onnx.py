@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import __version__
+from ..version import __version__
 from ..errors import GanforgeError
 from ..fileio import atomic_write
 from ..runtime import Runner

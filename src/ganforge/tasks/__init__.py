@@ -16,17 +16,12 @@ from pydantic import ValidationError
 
 from ..config import TaskConfig, format_validation_error
 from ..errors import GanforgeError
-from ..registry import Registry
 from ..schema import apply_overrides, load_yaml, parse_overrides
+from .base import DEFAULT_TASK, TASKS, register_task
+from . import enhance, noise_to_image, paired, unpaired  # noqa: F401  (registers the built-in tasks)
+from .noise_to_image import NoiseToImageConfig
 
-DEFAULT_TASK = "noise-to-image"  # configs without a task key
-TASKS: Registry[type] = Registry("task")
-
-
-def register_task(cls: type) -> type:
-    """Class decorator: register a :class:`~.base.Task` subclass under ``cls.name``."""
-    TASKS.register(cls.name, cls)
-    return cls
+RunConfig = NoiseToImageConfig  # the name the noise -> image config had before tasks existed
 
 
 def task_of(raw: dict[str, Any]) -> type:
@@ -61,11 +56,6 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     raw.setdefault("name", path.stem)
     return build_config(apply_overrides(raw, parse_overrides(overrides)))
 
-
-from . import enhance, noise_to_image, paired, unpaired  # noqa: E402,F401  (registers the built-in tasks)
-from .noise_to_image import NoiseToImageConfig  # noqa: E402
-
-RunConfig = NoiseToImageConfig  # the name the noise -> image config had before tasks existed
 
 __all__ = ["DEFAULT_TASK", "NoiseToImageConfig", "RunConfig", "TASKS", "build_config", "load_config",
            "register_task", "task_of"]

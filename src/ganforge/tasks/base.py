@@ -5,7 +5,7 @@ or ``{"G", "D"}``, or ``{"G_AB", "G_BA", "G_AB_ema", "D_A", "D_B"}``), the batch
 tensors sliced from its data set's ``fields()``), its losses and its optimisation steps. The
 loop (``training/loop.py``) runs steps, counts images and calls callbacks; it never looks
 inside a batch or a network. A new task is one file in ``tasks/`` with a :class:`Task`
-subclass registered with :func:`ganforge.tasks.register_task` (``docs/architecture.md`` walks
+subclass registered with :func:`register_task` (``docs/architecture.md`` walks
 through ``paired.py``).
 
 Nothing in this package imports ``ganforge.training``: loading a model for inference needs a
@@ -22,12 +22,21 @@ import torch
 from torch import nn
 
 from ..config import TaskConfig
+from ..registry import Registry
 
 if TYPE_CHECKING:
     from ..training.distributed import DistContext
 
 Batch = dict[str, torch.Tensor]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEFAULT_TASK = "noise-to-image"  # configs without a task key
+TASKS: Registry[type["Task"]] = Registry("task")
+
+
+def register_task(cls: type["Task"]) -> type["Task"]:
+    """Class decorator: register a :class:`Task` subclass under ``cls.name``."""
+    TASKS.register(cls.name, cls)
+    return cls
 
 
 def grad_norm(net: nn.Module) -> torch.Tensor:
@@ -195,7 +204,11 @@ class Task:
         None when the task has no probe."""
         return None
 
-    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any]) -> tuple[dict[str, float], list]:
+    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any],
+                 pipeline: type) -> tuple[dict[str, float], list]:
         """Metrics of the current model for the periodic evaluation; ``cache`` persists between
-        calls (feature extractors). Returns ``(metrics, skipped)``."""
+        calls (feature extractors). ``pipeline``: the pipeline class of this task's kind
+        (``PIPELINES[cls.pipeline]``), for tasks that score their model as a pipeline; the caller
+        passes it because pipelines sit above tasks (a pipeline is built from a task's config).
+        Returns ``(metrics, skipped)``."""
         raise NotImplementedError(f"task {self.name} has no periodic evaluation")

@@ -34,8 +34,7 @@ from ..enhance.base import to_unit
 from ..errors import GanforgeError
 from ..losses import LOSSES, loss_without_penalty
 from ..schema import StrictModel
-from . import register_task
-from .base import Batch, Task
+from .base import Batch, Task, register_task
 from .paired import PairedModelConfig
 
 SAMPLE_ROWS = 6
@@ -268,7 +267,7 @@ class EnhanceTask(Task):
         return make_grid(to_uint8(rows), 3), 1
 
     @torch.no_grad()
-    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any]):
+    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any], pipeline: type):
         """L1 and PSNR of G_ema on held-out crops (the data set's test split) with fixed damage,
         and the PSNR of the baseline it must beat (``psnr_baseline``: see :meth:`baseline`)."""
         from ..data import build_dataset

@@ -26,10 +26,10 @@ from ..data import DATASETS
 from ..errors import GanforgeError
 from ..losses import LOSSES, gradient_penalty, mode_seeking_penalty, path_length_penalty, r1_penalty
 from ..metrics.diversity import normalized_entropy, probe_diversity
+from ..metrics.oracles import class_oracle
 from ..models import MODELS, build_discriminator, build_generator
 from ..schema import FamilyConfig, StrictModel
-from . import register_task
-from .base import Batch, Task
+from .base import Batch, Task, register_task
 
 
 class LossConfig(StrictModel):
@@ -357,7 +357,7 @@ class NoiseToImageTask(Task):
         real = self.dataset.data[pick]
         real = real.float().mul(2.0 / 255.0).sub(1.0) if self.image_data else real.float()
         spec = DATASETS.get(self.cfg.data.dataset)
-        oracle = spec.oracle(self.dataset.sample_shape) if spec.oracle is not None else None
+        oracle = class_oracle(spec, self.dataset.sample_shape)
         return {"z": z, "y": y, "oracle": oracle, "reference": probe_diversity(real, real_y, self.num_classes)}
 
     @torch.no_grad()
@@ -377,15 +377,13 @@ class NoiseToImageTask(Task):
         return result
 
     # -------------------------------------------------------------------------- evaluation
-    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any]):
+    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any], pipeline: type):
         from ..metrics.evaluate import default_features, evaluate
         from ..metrics.features import build_extractor
-        from ..pipelines.generation import GeneratorPipeline
 
         with torch.random.fork_rng(devices=[]):
             self.prepare_outputs()
-            pipe = GeneratorPipeline(copy.deepcopy(self.G_ema), self.cfg, class_names=self.class_names,
-                                     source=str(run_dir))
+            pipe = pipeline(copy.deepcopy(self.G_ema), self.cfg, class_names=self.class_names, source=str(run_dir))
             if "extractor" not in cache:
                 cache["extractor"] = build_extractor(default_features(pipe))
             result = evaluate(pipe, metrics=metrics, n=n, floors=False, extractor=cache["extractor"])

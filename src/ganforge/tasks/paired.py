@@ -26,8 +26,7 @@ from ..errors import GanforgeError
 from ..losses import LOSSES, loss_without_penalty, r1_penalty
 from ..models import BACKBONES
 from ..schema import StrictModel
-from . import register_task
-from .base import Batch, Task
+from .base import Batch, Task, register_task
 
 SAMPLE_PAIRS = 8  # rows of the sample picture: source | output | target
 
@@ -184,7 +183,7 @@ class PairedTask(Task):
         return make_grid(to_uint8(rows), 3), max(1, 256 // (3 * target.shape[-1]) + 1)
 
     @torch.no_grad()
-    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any]):
+    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any], pipeline: type):
         """L1 and PSNR of G_ema on held-out pairs (the test split of the data set)."""
         from ..data import build_dataset
         from ..metrics.paired import paired_scores

@@ -40,8 +40,7 @@ from ..config import TaskConfig
 from ..errors import GanforgeError
 from ..losses import LOSSES, loss_without_penalty
 from ..schema import StrictModel
-from . import register_task
-from .base import Batch, Task
+from .base import Batch, Task, register_task
 from .paired import PairedModelConfig
 
 SAMPLE_ROWS = 8  # rows of the sample picture: a | G_AB(a) | G_BA(G_AB(a))
@@ -236,7 +235,7 @@ class UnpairedTask(Task):
         return make_grid(to_uint8(rows), 3), max(1, 256 // (3 * a.shape[-1]) + 1)
 
     @torch.no_grad()
-    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any]):
+    def evaluate(self, run_dir, *, metrics: list[str], n: int, cache: dict[str, Any], pipeline: type):
         """Cycle reconstruction on held-out images of both sides (the data set's test split):
         see :func:`cycle_scores`."""
         from ..data import build_dataset

@@ -7,5 +7,6 @@ Nothing here knows a task, model family, loss or data set by name.
 from ..errors import TrainingDiverged, TrainingUnhealthy
 from .callbacks import Callback
 from .loop import Trainer
+from .state import Loop, LoopState
 
-__all__ = ["Callback", "Trainer", "TrainingDiverged", "TrainingUnhealthy"]
+__all__ = ["Callback", "Loop", "LoopState", "Trainer", "TrainingDiverged", "TrainingUnhealthy"]

@@ -4,7 +4,8 @@ evaluation and the health monitor with rollback.
 Each is a :class:`Callback` with hooks the loop calls at fixed points, in the order of
 :func:`default_callbacks`; none knows a task, family, loss or data set by name. They ask the
 task (``loop.task``) for what only it knows: its averaged networks, a picture of its outputs,
-its probe, its evaluation.
+its probe, its evaluation. A hook receives the loop as a :class:`~.state.Loop` (its progress in
+``loop.state``, a :class:`~.state.LoopState`), so this module never imports the loop.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,35 +21,35 @@ import torch
 from .. import checkpoint as ckpt
 from ..errors import TrainingUnhealthy
 from ..images import save_png
+from ..pipelines.base import PIPELINES
 from . import health as hm
 from .schedules import ema_beta
+from .state import Loop
 
-if TYPE_CHECKING:
-    from .loop import Trainer
 
 
 class Callback:
     """Base: every hook is a no-op. Hooks run on every rank unless they say otherwise."""
 
-    def on_train_start(self, loop: "Trainer") -> None:
+    def on_train_start(self, loop: Loop) -> None:
         """Before the first step of a fresh run (not on resume)."""
 
-    def after_step(self, loop: "Trainer") -> None:
+    def after_step(self, loop: Loop) -> None:
         """Right after the task's step, before the step and image counters advance."""
 
-    def on_step_end(self, loop: "Trainer", images_before: int) -> None:
+    def on_step_end(self, loop: Loop, images_before: int) -> None:
         """After a step was counted and logged; ``images_before``: the image count before it."""
 
-    def on_log(self, loop: "Trainer", entry: dict[str, Any]) -> None:
+    def on_log(self, loop: Loop, entry: dict[str, Any]) -> None:
         """A log line was written."""
 
-    def on_snapshot(self, loop: "Trainer", path: Path | None) -> None:
+    def on_snapshot(self, loop: Loop, path: Path | None) -> None:
         """A periodic checkpoint was written (``path`` None on ranks other than 0)."""
 
-    def on_eval(self, loop: "Trainer", metrics: dict[str, float]) -> None:
+    def on_eval(self, loop: Loop, metrics: dict[str, float]) -> None:
         """A periodic evaluation finished (rank 0 only)."""
 
-    def on_train_end(self, loop: "Trainer") -> None:
+    def on_train_end(self, loop: Loop) -> None:
         """Training reached its length."""
 
     def state_dict(self) -> dict[str, Any]:
@@ -69,9 +70,9 @@ class EMACallback(Callback):
     names, after every step; buffers (batch-norm statistics) are copied from rank 0's network."""
 
     @torch.no_grad()
-    def after_step(self, loop: "Trainer") -> None:
+    def after_step(self, loop: Loop) -> None:
         t = loop.cfg.train
-        beta = ema_beta(loop.images, batch_size=t.batch_size, halflife_kimg=t.ema_halflife_kimg, rampup=t.ema_rampup)
+        beta = ema_beta(loop.state.images, batch_size=t.batch_size, halflife_kimg=t.ema_halflife_kimg, rampup=t.ema_rampup)
         for ema, net in loop.task.ema_pairs():
             loop.dist.broadcast_module(net, buffers_only=True)
             torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1.0 - beta)
@@ -86,10 +87,10 @@ class SampleCallback(Callback):
     def __init__(self) -> None:
         self._sampled_step = -1
 
-    def sample(self, loop: "Trainer") -> Path | None:
-        if self._sampled_step == loop.step:
+    def sample(self, loop: Loop) -> Path | None:
+        if self._sampled_step == loop.state.step:
             return None
-        self._sampled_step = loop.step
+        self._sampled_step = loop.state.step
         # Every rank prepares (deterministic), so averaged networks stay identical across ranks.
         loop.task.prepare_outputs()
         if not loop.dist.is_main:
@@ -101,19 +102,19 @@ class SampleCallback(Callback):
         image, upscale = picture
         folder = loop.run_dir / "samples"
         folder.mkdir(exist_ok=True)
-        path = folder / f"{ckpt.checkpoint_name(loop.step)}.png"
+        path = folder / f"{ckpt.checkpoint_name(loop.state.step)}.png"
         save_png(image, path, upscale=upscale)
         save_png(image, folder / "latest.png", upscale=upscale)
         return path
 
-    def on_train_start(self, loop: "Trainer") -> None:
+    def on_train_start(self, loop: Loop) -> None:
         self.sample(loop)
 
-    def on_step_end(self, loop: "Trainer", images_before: int) -> None:
-        if crossed(images_before, loop.images, int(loop.cfg.train.sample_every_kimg * 1000)):
+    def on_step_end(self, loop: Loop, images_before: int) -> None:
+        if crossed(images_before, loop.state.images, int(loop.cfg.train.sample_every_kimg * 1000)):
             self.sample(loop)
 
-    def on_train_end(self, loop: "Trainer") -> None:
+    def on_train_end(self, loop: Loop) -> None:
         self.sample(loop)
 
 
@@ -121,12 +122,12 @@ class CheckpointCallback(Callback):
     """A checkpoint every ``train.snapshot_every_kimg`` (the newest ``train.keep_checkpoints``
     kept) and at the end."""
 
-    def on_step_end(self, loop: "Trainer", images_before: int) -> None:
+    def on_step_end(self, loop: Loop, images_before: int) -> None:
         every = int(loop.cfg.train.snapshot_every_kimg * 1000)
-        if crossed(images_before, loop.images, every) and loop.images < loop.total_images:
+        if crossed(images_before, loop.state.images, every) and loop.state.images < loop.state.total_images:
             loop.notify("on_snapshot", loop.snapshot())
 
-    def on_train_end(self, loop: "Trainer") -> None:
+    def on_train_end(self, loop: Loop) -> None:
         loop.snapshot()
 
 
@@ -142,21 +143,22 @@ class EvaluationCallback(Callback):
         self.best = _read_best(run_dir) if resume else float("inf")
         self.cache: dict[str, Any] = {}  # feature extractors, held-out data: built once
 
-    def on_step_end(self, loop: "Trainer", images_before: int) -> None:
-        if crossed(images_before, loop.images, int(loop.cfg.train.eval_every_kimg * 1000)):
+    def on_step_end(self, loop: Loop, images_before: int) -> None:
+        if crossed(images_before, loop.state.images, int(loop.cfg.train.eval_every_kimg * 1000)):
             self.evaluate(loop)
 
-    def evaluate(self, loop: "Trainer") -> dict[str, float] | None:
+    def evaluate(self, loop: Loop) -> dict[str, float] | None:
         if not loop.dist.is_main:
             return None
         t = loop.cfg.train
         np_state, py_state = np.random.get_state(), random.getstate()
         with torch.random.fork_rng(devices=[]):
-            metrics, skipped = loop.task.evaluate(loop.run_dir, metrics=t.eval_metrics, n=t.eval_n, cache=self.cache)
+            metrics, skipped = loop.task.evaluate(loop.run_dir, metrics=t.eval_metrics, n=t.eval_n, cache=self.cache,
+                                                  pipeline=PIPELINES.get(loop.task.pipeline))
         np.random.set_state(np_state)
         random.setstate(py_state)
-        kimg = round(loop.images / 1000, 3)
-        entry = {"event": "eval", "step": loop.step, "kimg": kimg, "metrics": metrics}
+        kimg = loop.state.kimg
+        entry = {"event": "eval", "step": loop.state.step, "kimg": kimg, "metrics": metrics}
         if skipped:
             entry["skipped"] = skipped
         loop.logger.record(entry)
@@ -165,7 +167,7 @@ class EvaluationCallback(Callback):
         value = metrics.get(key) if key else None
         if value is not None and value < self.best:
             self.best = value
-            loop.write_named_checkpoint(ckpt.BEST, {"step": loop.step, "kimg": kimg, key: value, "metric": key})
+            loop.write_named_checkpoint(ckpt.BEST, {"step": loop.state.step, "kimg": kimg, key: value, "metric": key})
         return metrics
 
 
@@ -184,7 +186,7 @@ class HealthCallback(Callback):
     and periodic evaluations; under ``health.policy=recover`` rolls back to ``checkpoints/healthy``
     and changes knobs (learning rates, R1, augmentation floor) for each retry."""
 
-    def __init__(self, loop: "Trainer") -> None:
+    def __init__(self, loop: Loop) -> None:
         hcfg = loop.cfg.health
         self.cfg = hcfg
         self.monitor = hm.HealthMonitor(hcfg, scaled_grads=loop.task.scaled_gradients)
@@ -196,10 +198,10 @@ class HealthCallback(Callback):
         self.has_reference = False
 
     # --------------------------------------------------------------------------- knobs
-    def apply_knobs(self, loop: "Trainer") -> None:
+    def apply_knobs(self, loop: Loop) -> None:
         """Learning rates, R1 weight and augmentation floor for ``self.retries``."""
         knobs = self.recovery.knobs(self.retries)
-        loop.lr_factors = {"generator": knobs["g_lr_factor"], "discriminator": knobs["d_lr_factor"]}
+        loop.state.lr_factors = {"generator": knobs["g_lr_factor"], "discriminator": knobs["d_lr_factor"]}
         loop.set_learning_rates()
         loop.task.apply_recovery(knobs)
 
@@ -212,30 +214,30 @@ class HealthCallback(Callback):
             self.monitor.load_state_dict(json.loads(state["health"]))
 
     # --------------------------------------------------------------------------- hooks
-    def on_train_start(self, loop: "Trainer") -> None:
+    def on_train_start(self, loop: Loop) -> None:
         self.mark_healthy(loop)  # recover policy: the untrained state is the first rollback target
 
-    def on_log(self, loop: "Trainer", entry: dict[str, Any]) -> None:
+    def on_log(self, loop: Loop, entry: dict[str, Any]) -> None:
         numbers = hm.judged_numbers(entry, loop.task.scores_have_scale)
-        self.handle(loop, self.monitor.observe_log(loop.step, entry["kimg"], numbers))
+        self.handle(loop, self.monitor.observe_log(loop.state.step, entry["kimg"], numbers))
 
-    def on_snapshot(self, loop: "Trainer", path: Path | None) -> None:
+    def on_snapshot(self, loop: Loop, path: Path | None) -> None:
         if not self.probe_every:  # without probes, a snapshot after a quiet stretch is the healthy state
             self.mark_healthy(loop)
 
-    def on_eval(self, loop: "Trainer", metrics: dict[str, float]) -> None:
+    def on_eval(self, loop: Loop, metrics: dict[str, float]) -> None:
         value = metrics.get(loop.task.best_metric or "")
         if value is not None:
-            kimg = round(loop.images / 1000, 3)
-            self.handle(loop, self.monitor.observe_eval(loop.step, kimg, value), collective=False)
+            kimg = loop.state.kimg
+            self.handle(loop, self.monitor.observe_eval(loop.state.step, kimg, value), collective=False)
 
-    def on_step_end(self, loop: "Trainer", images_before: int) -> None:
-        if crossed(images_before, loop.images, self.probe_every):
+    def on_step_end(self, loop: Loop, images_before: int) -> None:
+        if crossed(images_before, loop.state.images, self.probe_every):
             if not self.handle(loop, self.probe(loop)):
                 self.mark_healthy(loop)
 
     @torch.no_grad()
-    def probe(self, loop: "Trainer") -> list[hm.HealthEvent]:
+    def probe(self, loop: Loop) -> list[hm.HealthEvent]:
         """The task's diversity probe. Every rank probes (averaged networks are identical on
         all ranks, so all reach the same verdict)."""
         result = loop.task.probe()
@@ -244,16 +246,16 @@ class HealthCallback(Callback):
         if not self.has_reference:
             self.monitor.set_reference(result["reference"])
             self.has_reference = True
-        kimg = round(loop.images / 1000, 3)
-        record = {"event": "probe", "step": loop.step, "kimg": kimg, "diversity": result["diversity"],
+        kimg = loop.state.kimg
+        record = {"event": "probe", "step": loop.state.step, "kimg": kimg, "diversity": result["diversity"],
                   "diversity_ratio": result["diversity"] / self.monitor.reference}
         if "class_entropy" in result:
             record["class_entropy"] = result["class_entropy"]
         loop.logger.record(record)
-        return self.monitor.observe_probe(loop.step, kimg, result["diversity"], result.get("class_entropy"))
+        return self.monitor.observe_probe(loop.state.step, kimg, result["diversity"], result.get("class_entropy"))
 
     # ------------------------------------------------------------------------ actions
-    def mark_healthy(self, loop: "Trainer") -> None:
+    def mark_healthy(self, loop: Loop) -> None:
         """Write ``checkpoints/healthy`` (rank 0): the state the recover policy rolls back to.
 
         Written when a health check passes with no event since the previous one, so a
@@ -265,10 +267,10 @@ class HealthCallback(Callback):
             self.unconfirmed = False
             return
         if loop.dist.is_main and loop.weights_finite():
-            loop.write_named_checkpoint(ckpt.HEALTHY, {"step": loop.step, "kimg": round(loop.images / 1000, 3)})
+            loop.write_named_checkpoint(ckpt.HEALTHY, {"step": loop.state.step, "kimg": loop.state.kimg})
         loop.dist.barrier()
 
-    def handle(self, loop: "Trainer", events: list[hm.HealthEvent], *, collective: bool = True) -> bool:
+    def handle(self, loop: Loop, events: list[hm.HealthEvent], *, collective: bool = True) -> bool:
         """Log and show ``events``; under ``recover``, roll back and change knobs.
 
         Returns True when training was rolled back. With several ranks, ``collective``
@@ -296,7 +298,7 @@ class HealthCallback(Callback):
         self.recover(loop, actionable)
         return True
 
-    def recover(self, loop: "Trainer", events: list[hm.HealthEvent]) -> None:
+    def recover(self, loop: Loop, events: list[hm.HealthEvent]) -> None:
         """Roll back to ``checkpoints/healthy``, apply the next retry's knobs, re-seed the noise."""
         if not events:
             return
@@ -307,9 +309,9 @@ class HealthCallback(Callback):
             else:
                 why = "no healthy checkpoint to roll back to yet"
             diagnosis = self.recovery.diagnosis(self.events)
-            loop.logger.record({"event": "health_stop", "step": loop.step, "reason": why, "diagnosis": diagnosis})
-            raise TrainingUnhealthy(f"training stopped at step {loop.step}: {why}. {diagnosis}")
-        before = loop.step
+            loop.logger.record({"event": "health_stop", "step": loop.state.step, "reason": why, "diagnosis": diagnosis})
+            raise TrainingUnhealthy(f"training stopped at step {loop.state.step}: {why}. {diagnosis}")
+        before = loop.state.step
         retries = self.retries + 1
         loop.load_checkpoint(target)
         self.retries = retries  # the checkpoint's count is older than this rollback
@@ -319,10 +321,10 @@ class HealthCallback(Callback):
         self.monitor.reset()
         self.unconfirmed = False
         knobs = self.recovery.knobs(retries)
-        loop.logger.record({"event": "health_action", "action": "rollback", "step": before, "to_step": loop.step,
-                            "kimg": round(loop.images / 1000, 3), "retry": retries, "knobs": knobs,
+        loop.logger.record({"event": "health_action", "action": "rollback", "step": before, "to_step": loop.state.step,
+                            "kimg": loop.state.kimg, "retry": retries, "knobs": knobs,
                             "kinds": sorted({e.kind for e in events})})
         loop.logger.message(
-            f"health: rolled back from step {before} to step {loop.step} (retry {retries}/{self.cfg.max_retries}); "
+            f"health: rolled back from step {before} to step {loop.state.step} (retry {retries}/{self.cfg.max_retries}); "
             f"learning rates x{knobs['g_lr_factor']:g}, R1 {knobs['r1_gamma']:g}, augmentation floor {knobs['augment_p_floor']:g}"
         )

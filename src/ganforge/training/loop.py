@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from .. import checkpoint as ckpt
 from ..config import TaskConfig, save_config_yaml
 from ..data import DATASETS, build_dataset
@@ -41,6 +41,7 @@ from .callbacks import (
 from .distributed import DistContext
 from .logger import RunLogger
 from .schedules import lr_factor
+from .state import LoopState
 
 
 def default_callbacks(trainer: "Trainer", resume: bool) -> list[Callback]:
@@ -99,15 +100,13 @@ class Trainer:
         self.reseed_noise(0)
         self.task = task_class(cfg, self.dataset, device=self.device, dist=self.dist, noise=self.noise,
                                local_batch=self.local_batch)
-        self.lr_factors: dict[str, float] = {}  # role -> factor (the health monitor's recovery knobs)
+        self.state = LoopState(total_images=int(round(t.kimg * 1000)))  # shared with the callbacks
 
         # 3. Data order: each rank its share of every global batch.
         self.loader = InMemoryLoader(
             self.dataset.fields(), batch_size=self.local_batch, seed=t.seed, device=self.device,
             rank=self.dist.rank, world_size=self.dist.world_size, groups=self.dataset.field_groups(),
         )
-        self.step, self.images = 0, 0
-        self.total_images = int(round(t.kimg * 1000))
 
         # 4. Callbacks, then the run folder.
         self.last_good: Path | None = None
@@ -131,7 +130,7 @@ class Trainer:
             }, indent=2) + "\n")
         self.dist.barrier()
         self.logger = RunLogger(
-            self.run_dir, total_images=self.total_images, start_images=self.images, quiet=quiet, enabled=self.dist.is_main
+            self.run_dir, total_images=self.state.total_images, start_images=self.state.images, quiet=quiet, enabled=self.dist.is_main
         )
         if self.dataset.skipped and self.dist.is_main:
             self.logger.record({"event": "skipped_files", "count": len(self.dataset.skipped),
@@ -139,6 +138,19 @@ class Trainer:
             self.logger.message(f"skipped {len(self.dataset.skipped)} unusable files (listed in log.jsonl)")
 
     # --------------------------------------------------------------------------------- steps
+    # Read-only views of the state, for callers of a finished or stopped run.
+    @property
+    def step(self) -> int:
+        return self.state.step
+
+    @property
+    def images(self) -> int:
+        return self.state.images
+
+    @property
+    def total_images(self) -> int:
+        return self.state.total_images
+
     def reseed_noise(self, retry: int) -> None:
         """The task's noise stream: one per rank, and a new one for each health-monitor retry."""
         self.noise.manual_seed(self.cfg.train.seed * 7919 + 1 + self.dist.rank + 1_000_003 * retry)
@@ -146,19 +158,19 @@ class Trainer:
     def set_learning_rates(self) -> None:
         """lr = configured lr x recovery factor of its role x schedule."""
         t = self.cfg.train
-        factor = lr_factor(self.images, self.total_images, decay=t.lr_decay, start=t.lr_decay_start)
+        factor = lr_factor(self.state.images, self.state.total_images, decay=t.lr_decay, start=t.lr_decay_start)
         for opt, base_lr, role in self.task.optimizers.values():
             for group in opt.param_groups:
-                group["lr"] = base_lr * self.lr_factors.get(role, 1.0) * factor
+                group["lr"] = base_lr * self.state.lr_factors.get(role, 1.0) * factor
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One step of the task, the after-step callbacks (EMA), then the counters."""
         if self.cfg.train.lr_decay != "none":
             self.set_learning_rates()
-        stats = self.task.train_step(self.step, self.loader.next)
+        stats = self.task.train_step(self.state.step, self.loader.next)
         self.notify("after_step")
-        self.step += 1
-        self.images += self.task.images_per_step
+        self.state.step += 1
+        self.state.images += self.task.images_per_step
         return stats
 
     def notify(self, hook: str, *args: Any) -> None:
@@ -181,38 +193,38 @@ class Trainer:
         t = self.cfg.train
         sums: dict[str, torch.Tensor] = {}
         counts: dict[str, Any] = {}
-        t_log, img_log = time.perf_counter(), self.images
-        while self.images < until_images:
-            before = self.images
+        t_log, img_log = time.perf_counter(), self.state.images
+        while self.state.images < until_images:
+            before = self.state.images
             stats = self.train_step()
             bad = self._non_finite_loss(stats)
             if bad is not None:
                 what = f"the {bad.removeprefix('loss_').upper()} loss"
                 if self.health is None:
                     self.diverged(what)
-                event = hm.HealthEvent(hm.DIVERGENCE, self.step, round(self.images / 1000, 3),
-                                       f"{what} became NaN or infinite at step {self.step} (kimg {self.images / 1000:.1f})",
+                event = hm.HealthEvent(hm.DIVERGENCE, self.state.step, self.state.kimg,
+                                       f"{what} became NaN or infinite at step {self.state.step} (kimg {self.state.images / 1000:.1f})",
                                        {k: float(v) for k, v in stats.items() if k.startswith("loss_")})
                 self.health.handle(self, [event])  # warn: raises; recover: rolls back (or raises when out of retries)
-                sums, counts, t_log, img_log = {}, {}, time.perf_counter(), self.images
+                sums, counts, t_log, img_log = {}, {}, time.perf_counter(), self.state.images
                 continue
             self._accumulate(sums, counts, stats)
-            self.logger.advance(self.images - before)
-            if self.step % t.log_every == 0 or self.images >= self.total_images:
+            self.logger.advance(self.state.images - before)
+            if self.state.step % t.log_every == 0 or self.state.images >= self.state.total_images:
                 now = time.perf_counter()
-                self.log(sums, counts, now - t_log, self.images - img_log)
-                sums, counts, t_log, img_log = {}, {}, now, self.images
+                self.log(sums, counts, now - t_log, self.state.images - img_log)
+                sums, counts, t_log, img_log = {}, {}, now, self.state.images
             self.notify("on_step_end", before)
 
     def fit(self) -> Path:
         """Train until ``train.kimg``; returns the run folder. Ctrl-C saves a checkpoint."""
-        if self.step == 0:
+        if self.state.step == 0:
             self.notify("on_train_start")
         try:
-            self.run_steps(self.total_images)
+            self.run_steps(self.state.total_images)
             self.notify("on_train_end")
         except KeyboardInterrupt:
-            if self.step > 0 and self.weights_finite():
+            if self.state.step > 0 and self.weights_finite():
                 path = self.snapshot()
                 self.logger.message(f"interrupted; saved {path}; continue with: ganforge train --resume {self.run_dir}")
             raise
@@ -236,7 +248,7 @@ class Trainer:
             counts[k] = counts.get(k, 0) + n
 
     def log(self, sums: dict[str, torch.Tensor], counts: dict[str, Any], elapsed: float, images: int) -> None:
-        entry: dict[str, Any] = {"step": self.step, "images": self.images, "kimg": round(self.images / 1000, 3)}
+        entry: dict[str, Any] = {"step": self.state.step, "images": self.state.images, "kimg": self.state.kimg}
         # Means over the log window of every number a step returned: losses, D scores, the
         # gradient norms of the loss steps (a single step's norm swings several-fold; R1 steps
         # are not mixed in), R1 over the steps that took it. 0/0 (no finite norm) logs NaN.
@@ -262,8 +274,8 @@ class Trainer:
         np_state = np.random.get_state()
         py_state = random.getstate()
         state = {
-            "step": self.step,
-            "images": self.images,
+            "step": self.state.step,
+            "images": self.state.images,
             "loader": self.loader.state_dict(),
             "noise": self.noise.get_state(),
             "torch_rng": torch.get_rng_state(),
@@ -285,7 +297,7 @@ class Trainer:
         self.task.prepare_outputs()
         if not self.dist.is_main:
             return None
-        path = ckpt.write_checkpoint(self.run_dir, self.step, self.checkpoint_files(), keep=self.cfg.train.keep_checkpoints)
+        path = ckpt.write_checkpoint(self.run_dir, self.state.step, self.checkpoint_files(), keep=self.cfg.train.keep_checkpoints)
         self.last_good = path
         return path
 
@@ -312,7 +324,7 @@ class Trainer:
                 raise GanforgeError(
                     f"checkpoint '{path}' was written by {state['world_size']} processes; resume it with the same number"
                 )
-            self.step, self.images = int(state["step"]), int(state["images"])
+            self.state.step, self.state.images = int(state["step"]), int(state["images"])
             self.task.load_state_dict(state)
             self.loader.load_state_dict(state["loader"])
             self.noise.set_state(state["noise"])
@@ -330,7 +342,7 @@ class Trainer:
 
     def diverged(self, what: str = "", *, message: str | None = None) -> None:
         where = f"last good checkpoint: {self.last_good}" if self.last_good else "no checkpoint was written yet"
-        message = message.rstrip(".") if message else f"{what} became NaN or infinite at step {self.step} (kimg {self.images / 1000:.1f})"
+        message = message.rstrip(".") if message else f"{what} became NaN or infinite at step {self.state.step} (kimg {self.state.images / 1000:.1f})"
         raise TrainingDiverged(
             f"{message}; {where}; lower train.g_lr / train.d_lr or raise loss.r1_gamma, then resume or restart "
             "(health.policy=recover does this automatically)"

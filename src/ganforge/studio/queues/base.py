@@ -7,7 +7,6 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable
 
-from ...errors import GanforgeError
 from ..runner import JobSpec
 from ..store import Store
 
@@ -96,19 +95,6 @@ class StoreSink:
 
     def cancelled(self) -> bool:
         return self.store.cancel_requested(self.job_id)
-
-
-def make_queue(url: str | None, store: Store, *, workers: int = 1, stale_seconds: float = 30.0) -> JobQueue:
-    """``None`` or ``local``: worker threads in this process; ``redis://HOST:PORT/DB``: Celery."""
-    if url in (None, "", "local"):
-        from .local import LocalQueue
-
-        return LocalQueue(store, workers=workers, stale_seconds=stale_seconds)
-    if url.startswith(("redis://", "rediss://")):
-        from .celery import CeleryQueue
-
-        return CeleryQueue(store, url, stale_seconds=stale_seconds)
-    raise GanforgeError(f"--queue '{url}': use local (the default) or redis://HOST:PORT/DB")
 
 
 def input_path(store: Store) -> "callable":

@@ -24,7 +24,7 @@ gives it weight sees all of its receptive field: ``MARGIN * band >= r``, r the r
 radius of the model in input pixels (a 3x3 conv adds 1 at its own resolution, so 2 after a
 pixel-unshuffle by 2), so ``overlap >= 8 r / 3``; ``overlap = 3 r`` is the rule to recommend.
 The error falls fast with the distance to the tile edge: ``overlap = 2 r`` was within 1/255
-for a plain 7-conv net and up to 6/255 for a pixel-unshuffled one (tests/pipelines/test_tiling.py;
+for a plain 7-conv net and up to 6/255 for a pixel-unshuffled one (tests/test_tiling.py;
 margins of 1/4 and 1/8 needed more overlap, a hard seam at the band's centre was no better
 and hides nothing when the overlap falls short). The band is at least ``overlap``:
 :func:`tile_grid` spreads the tiles evenly, which can only widen it.
@@ -38,7 +38,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..images import to_uint8_tensor
+from .images import to_uint8_tensor
 
 MARGIN = 0.375  # fraction of a shared band, on each side, whose pixels get weight 0 (near a tile's inner edge)
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.images import to_uint8
-from ganforge.pipelines.tiling import axis_weights, run_tiled, tile_grid
+from ganforge.tiling import axis_weights, run_tiled, tile_grid
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -163,7 +163,7 @@ def test_weights_are_a_partition_of_unity_and_zero_at_inner_edges():
 MEMORY_SCRIPT = textwrap.dedent("""
     import resource
     import numpy as np, torch, torch.nn.functional as F
-    from ganforge.pipelines.tiling import run_tiled
+    from ganforge.tiling import run_tiled
     torch.set_num_threads(1)
     fn = lambda x: F.interpolate(x, scale_factor=2, mode="nearest")
     run_tiled(fn, np.zeros((64, 64, 3), np.uint8), scale=2, out_channels=3, tile=32, overlap=8)  # warm up

@@ -206,9 +206,11 @@ class Conditioning:
     def one(self, spec: Spec, *, model: str = "this model") -> torch.Tensor | None:
         """Exactly one choice (a walk, a mixing figure, a projection): ``(1,)`` or ``(1, T)`` labels
         as :meth:`labels` gives them, or None for an unconditional model (which takes no choice)."""
-        parsed = self.parse(spec)
         if not self.conditional:
+            if spec is not None:  # not even "all": there is nothing to choose
+                raise GanforgeError("this model is unconditional; leave out --class")
             return None
+        parsed = self.parse(spec)
         if parsed == ALL or len(parsed) != 1:
             listing = "; ".join(f"{t.plural}: {', '.join(t.values)}" for t in self.traits)
             raise GanforgeError(f"{model} is class-conditional: give one {self._what} with --class NAME; {listing}")

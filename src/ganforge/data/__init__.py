@@ -129,6 +129,10 @@ class UnpairedDataset:
         self.names_a, self.names_b = self.names_a[:limit], self.names_b[:limit]
 
 
+# A class oracle: generated samples (N, ...) -> (predicted labels (N,), number of classes).
+Oracle = Callable[[torch.Tensor], tuple[torch.Tensor, int]]
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """A registered data set and what follows from it.
@@ -136,8 +140,9 @@ class DatasetSpec:
     ``build(cfg) -> Dataset | PairedDataset | UnpairedDataset``. ``batch``: what the data set yields
     (``"images"``, ``"vectors"``, ``"pairs"`` or ``"unpaired"``: independent ``a`` and ``b`` images), so a task can refuse data it cannot train on. ``splits``: the
     splits it has. ``features``: the default evaluation feature extractor (a ``FEATURES`` name,
-    None: chosen from the data's shape). ``oracle``: a class predictor for generated samples,
-    ``() -> (fn(samples) -> labels (N,), number of classes)``, or None. ``modes``: the mode-counting
+    None: chosen from the data's shape). ``oracle``: a class predictor for generated samples:
+    ``oracle(sample_shape)`` gives ``fn(samples) -> (labels (N,), number of classes)``, or None
+    where it cannot judge samples of that shape; the field itself is None without an oracle. ``modes``: the mode-counting
     protocol of its evaluation (``"mixture"``, ``"stacked"``) or None. ``perceptual``: it has a
     feature network a projection's perceptual loss may use. ``about``: where the data comes from.
     """
@@ -147,7 +152,7 @@ class DatasetSpec:
     batch: str = "images"
     splits: tuple[str, ...] = ("train",)
     features: str | None = None
-    oracle: Callable[[], tuple[Callable[[torch.Tensor], torch.Tensor], int]] | None = None
+    oracle: Callable[[tuple[int, ...]], Oracle | None] | None = None
     modes: str | None = None
     perceptual: bool = False
     about: str = ""  # where the data comes from, in a few words (``ganforge info`` shows it)

@@ -4,7 +4,8 @@ Each family file (``mlp.py``, ``dcgan.py``, ``stylegan.py``) owns a config class
 :class:`~ganforge.schema.FamilyConfig`) and a ``Generator`` / ``Discriminator`` pair built
 from it with keyword-only arguments. Every generator maps ``(z (N, latent_dim), labels (N, T)
 int64, (N,) for one trait, or None)`` to samples in the data's range (labels go through
-``layers.TraitEmbedding``; ``conditioning.py`` says what they mean); every discriminator maps ``(x, labels)`` to
+``layers.TraitEmbedding``; ``conditioning.py`` says what they mean); every discriminator maps
+``(x, labels)`` to
 ``(scores (N / pack,), class_logits or None)``.
 """
 

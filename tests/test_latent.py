@@ -17,6 +17,7 @@ from ganforge.tasks import build_config
 from ganforge.data import FASHION_CLASSES
 from ganforge.errors import GanforgeError
 from ganforge.models import build_generator
+from ganforge.models.layers import TraitEmbedding
 from ganforge.pipelines import GeneratorPipeline
 from ganforge.sampling import latents, recalibrate_batchnorm
 
@@ -34,7 +35,7 @@ def tiny_pipe(family: str, conditional: bool = False, *, channels: int = 1) -> G
         if conditional:  # class gains and biases differ, as after training
             with torch.no_grad():
                 for m in G.modules():
-                    if isinstance(m, torch.nn.Embedding):
+                    if isinstance(m, (torch.nn.Embedding, TraitEmbedding)):
                         m.weight.add_(0.5 * torch.randn(m.weight.shape))
     if family == "dcgan":
         recalibrate_batchnorm(G, latent_dim=16, num_classes=cfg.model.num_classes, batches=4, batch_size=32)

@@ -13,6 +13,7 @@ from ganforge.tasks import build_config
 from ganforge.data import FASHION_CLASSES
 from ganforge.errors import GanforgeError
 from ganforge.models import build_generator
+from ganforge.models.layers import TraitEmbedding
 from ganforge.pipelines import CONFIG_JSON, WEIGHTS, GeneratorPipeline
 from ganforge.sampling import class_labels, latents, recalibrate_batchnorm, truncate
 
@@ -89,7 +90,7 @@ def _generator(cfg, seed: int = 0) -> torch.nn.Module:
         G = build_generator(cfg.model)
         with torch.no_grad():
             for m in G.modules():
-                if isinstance(m, torch.nn.Embedding):
+                if isinstance(m, (torch.nn.Embedding, TraitEmbedding)):
                     m.weight.add_(0.5 * torch.randn(m.weight.shape))
     return G
 

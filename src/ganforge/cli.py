@@ -83,7 +83,8 @@ def train(args: tuple[str, ...], run_dir: Path | None, resume_dir: Path | None, 
 @click.option("--seed", type=int, default=0, show_default=True,
               help="image i of seed s is the same whatever -n")
 @click.option("--class", "class_", metavar="NAME|all",
-              help="class to draw (name or index) for conditional models; 'all' spreads -n evenly, a row per class")
+              help="class to draw for conditional models: a name (any case) or index; 'all' spreads -n evenly, "
+                   "a row per class; a,b,c: one class per image")
 @click.option("--truncation", type=float, default=1.0, show_default=True,
               help="truncation psi in [0, 1]: lower trades variety for typical-looking images")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help=OUT_HELP)
@@ -400,11 +401,6 @@ def _int_list(text: str, option: str, *, most: int = 10_000) -> list[int]:
     return values
 
 
-def _class_arg(value: str | None) -> str | int | None:
-    """--class NAME or INDEX: digits are an index (class names are never plain numbers)."""
-    return int(value) if value is not None and value.isdigit() else value
-
-
 @cli.command("interpolate")
 @click.argument("model")
 @click.option("--seeds", required=True, metavar="LIST",
@@ -418,7 +414,7 @@ def _class_arg(value: str | None) -> str | int | None:
 @click.option("--method", type=click.Choice(["lerp", "slerp"]), default=None,
               help="linear or spherical interpolation  [default: slerp in z, lerp in w]")
 @click.option("--class", "class_", metavar="NAME",
-              help="class of every frame (name or index); required for conditional models")
+              help="class of every frame (name, any case, or index); required for conditional models")
 @click.option("--truncation", type=float, default=1.0, show_default=True,
               help="truncation psi in [0, 1], as in generate: lower trades variety for typical-looking images")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -438,7 +434,7 @@ def interpolate_cmd(model: str, seeds: str, steps: int, space: str | None, metho
 
     keys = _int_list(seeds, "--seeds")
     frames = interpolate(model, seeds=keys, out=out, steps=steps, space=space, method=method,
-                         classes=_class_arg(class_), truncation=truncation, fps=fps)
+                         classes=class_, truncation=truncation, fps=fps)
     click.echo(f"wrote {frames} frames ({len(keys)} keyframes, {steps} between each) to {out}", err=True)
 
 
@@ -452,7 +448,7 @@ def interpolate_cmd(model: str, seeds: str, steps: int, space: str | None, metho
               help="style layers taken from the columns, 0 = the coarsest (4 px): 0-3 or 0,1,5  "
                    "[default: the coarse half, 0 to num_ws/2 - 1: pose and shape from the columns]")
 @click.option("--class", "class_", metavar="NAME",
-              help="class of every image (name or index); required for conditional models")
+              help="class of every image (name, any case, or index); required for conditional models")
 @click.option("--truncation", type=float, default=1.0, show_default=True, help="truncation psi in [0, 1], applied in w")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="FILE.png: column images across the top, row images down the left, mixes inside")
@@ -468,7 +464,7 @@ def mix_cmd(model: str, rows: str, cols: str, layers: str | None, class_: str | 
 
     row_seeds, col_seeds = _int_list(rows, "--rows", most=100), _int_list(cols, "--cols", most=100)
     chosen = None if layers is None else _int_list(layers, "--layers", most=1000)
-    mix(model, rows=row_seeds, cols=col_seeds, out=out, layers=chosen, classes=_class_arg(class_), truncation=truncation)
+    mix(model, rows=row_seeds, cols=col_seeds, out=out, layers=chosen, classes=class_, truncation=truncation)
     click.echo(f"wrote a {len(row_seeds)} x {len(col_seeds)} style-mixing grid to {out}", err=True)
 
 
@@ -513,7 +509,7 @@ def project_cmd(model: str, image: str, space: str | None, steps: int, lr: float
 
     torch.set_num_threads(threads)
     outcome = project(model, image, out_dir=out_dir, force=force, space=space, steps=steps, lr=lr,
-                      classes=_class_arg(class_), seed=seed, perceptual=perceptual, progress=not quiet)
+                      classes=class_, seed=seed, perceptual=perceptual, progress=not quiet)
     result = outcome.result
     click.echo(f"mse {result.mse:.6f}  psnr {result.psnr:.2f} dB  ({result.space} space, {steps} steps, "
                "pixels in [0, 1])")

@@ -6,9 +6,22 @@ it is the same whatever the batch size or the number of images asked for.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
+
+# Generators run on chunks of exactly this many latents (the last one padded). CPU and GPU
+# kernels pick their blocking by batch shape, so the float result for one image can change
+# in its last bits with the batch size; with one fixed shape, image i of a seed is bit for
+# bit the same whatever the number of images asked for.
+GENERATION_CHUNK = 32
+
+# A chunk's input: a tensor (rows start..stop are taken), a function (start, stop) -> rows
+# (to draw latents chunk by chunk, never all at once), or None (passed on as None).
+ChunkInput = torch.Tensor | Callable[[int, int], torch.Tensor] | None
 
 
 def image_seed(seed: int, index: int) -> int:
@@ -34,6 +47,38 @@ def truncate(z: torch.Tensor, psi: float) -> torch.Tensor:
     works for StyleGAN's w (Karras et al. 2019). psi=1 leaves z unchanged.
     """
     return z if psi == 1.0 else z * psi
+
+
+@torch.no_grad()
+def run_in_chunks(fn: Callable[..., torch.Tensor], n: int, *inputs: ChunkInput, size: int = GENERATION_CHUNK,
+                  pad: bool = True, device: torch.device | str | None = None, to_cpu: bool = True,
+                  progress: bool = False) -> torch.Tensor:
+    """``fn(*chunk_inputs)`` over rows ``0 .. n-1`` in chunks of ``size`` rows; the outputs concatenated.
+
+    The one chunked-generation loop (``GeneratorPipeline.generate_tensor``, the latent tools,
+    the training samples). ``pad``: every chunk has exactly ``size`` rows, the last one
+    zero-padded and its output cut back (the shape that makes image i bit for bit the same
+    whatever n); otherwise the last chunk is shorter. Inputs go to ``device``; with ``to_cpu``
+    each chunk's output comes back as float32 on the CPU (memory stays one chunk on the device).
+    ``progress`` shows a bar. ``n`` must be > 0.
+    """
+    outs = []
+    for start in tqdm(range(0, n, size), desc="generating", unit="chunk", leave=False, disable=not progress):
+        stop = min(start + size, n)
+        args = []
+        for inp in inputs:
+            if inp is None:
+                args.append(None)
+                continue
+            rows = inp(start, stop) if callable(inp) else inp[start:stop]
+            if pad:  # a fresh (size, ...) tensor every time: the same memory layout for every chunk
+                full = rows.new_zeros((size, *rows.shape[1:]))
+                full[: len(rows)] = rows
+                rows = full
+            args.append(rows.to(device) if device is not None else rows)
+        out = fn(*args)[: stop - start]
+        outs.append(out.float().cpu() if to_cpu else out)
+    return torch.cat(outs)
 
 
 def class_labels(n: int, num_classes: int) -> torch.Tensor:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from ganforge.tasks import build_config
 from ganforge.errors import GanforgeError
 from ganforge.models import MODELS
-from ganforge.models.layers import LatentCodes
+from ganforge.models.layers import LatentCodes, TraitEmbedding
 from ganforge.checkpoint import load_into, save_weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -235,7 +235,7 @@ def test_gradients_reach_every_generator_parameter_and_sample(case):
     # latent-code embeddings in the rows of the codes the batch's z fall in.
     code_embeddings = {id(m.embed): m for m in G.modules() if isinstance(m, LatentCodes)}
     for name, m in G.named_modules():
-        if isinstance(m, torch.nn.Embedding):
+        if isinstance(m, (torch.nn.Embedding, TraitEmbedding)):
             rows = code_embeddings[id(m)].codes(z) if id(m) in code_embeddings else y
             for k in rows.unique().tolist():
                 assert m.weight.grad[k].abs().sum() > 0, f"{name} row {k} gets no gradient"

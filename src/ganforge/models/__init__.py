@@ -2,9 +2,10 @@
 
 Each family file (``mlp.py``, ``dcgan.py``, ``stylegan.py``) owns a config class (a
 :class:`~ganforge.schema.FamilyConfig`) and a ``Generator`` / ``Discriminator`` pair built
-from it with keyword-only arguments. Every generator maps ``(z (N, latent_dim), labels (N,)
-or None)`` to samples in the data's range; every discriminator maps ``(x, labels)`` to
-``(scores (N / pack,), class_logits or None)``.
+from it with keyword-only arguments. Every generator maps ``(z (N, latent_dim), labels (N, T)
+int64, (N,) for one trait, or None)`` to samples in the data's range (labels go through
+``layers.TraitEmbedding``; ``conditioning.py`` says what they mean); every discriminator maps
+``(x, labels)`` to ``(scores (N / pack,), class_logits or None)``.
 """
 
 from __future__ import annotations

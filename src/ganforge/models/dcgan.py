@@ -63,7 +63,7 @@ class Generator(nn.Module):
         init_weights(self)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """``z`` (N, latent_dim), ``labels`` (N,) or None -> images (N, C, H, W) in [-1, 1]."""
+        """``z`` (N, latent_dim), ``labels`` (N,) or (N, T) or None -> images (N, C, H, W) in [-1, 1]."""
         x = self.fc(z).view(z.shape[0], self.start_ch, self.start, self.start)
         x = torch.relu(self.fc_norm(x, labels))
         for up, norm in zip(self.ups, self.norms):

@@ -8,7 +8,7 @@ equalized-learning-rate layers live here once, so the families differ only in th
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -22,23 +22,72 @@ def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     return spectral_norm(module) if enabled else module
 
 
+def trait_index(labels: torch.Tensor) -> torch.Tensor:
+    """Labels ``(N,)`` (one trait) or ``(N, T)`` -> int64 ``(N, T)``."""
+    labels = labels.long()
+    return labels.unsqueeze(1) if labels.dim() == 1 else labels
+
+
+class TraitEmbedding(nn.Module):
+    """One learned vector per value of each trait, summed over the traits: ``(N, T) -> (N, dim)``.
+
+    The label embedding of every family (the class input of the mlp and stylegan generators,
+    the gain and bias of conditional batch norm, the projection discriminator's class vector).
+    ``sizes[t]`` is the number of values of trait t (``conditioning.Conditioning.sizes``); the
+    tables are stacked in one ``weight`` (sum(sizes), dim), trait t's rows starting at
+    ``offsets[t]``, so ``out = sum_t weight[offsets[t] + labels[:, t]]``. Labels ``(N,)`` are
+    T = 1; with one trait this is ``nn.Embedding`` exactly: the same parameter name and
+    initialisation (N(0, 1), drawn from the same RNG), the same ``F.embedding`` call, so
+    checkpoints load unchanged and training and outputs are bit for bit the same.
+    """
+
+    def __init__(self, sizes: int | Sequence[int], dim: int) -> None:
+        super().__init__()
+        self.sizes = (int(sizes),) if isinstance(sizes, int) else tuple(int(k) for k in sizes)
+        if not self.sizes or min(self.sizes) < 1:
+            raise ValueError(f"a trait embedding needs at least one trait of at least one value, got {self.sizes}")
+        self.dim = dim
+        self.offsets = tuple(sum(self.sizes[:t]) for t in range(len(self.sizes)))
+        self.weight = nn.Parameter(torch.empty(sum(self.sizes), dim))  # (sum of sizes, dim)
+        nn.init.normal_(self.weight)  # nn.Embedding's initialisation
+
+    @property
+    def num_traits(self) -> int:
+        return len(self.sizes)
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        """``labels`` int (N,) or (N, T) -> (N, dim)."""
+        index = trait_index(labels)
+        if index.shape[1] != self.num_traits:
+            raise ValueError(f"labels must be (N, {self.num_traits}), got {tuple(labels.shape)}")
+        if self.num_traits == 1:
+            return F.embedding(index[:, 0], self.weight)
+        offsets = torch.tensor(self.offsets, device=index.device)
+        return F.embedding(index + offsets, self.weight).sum(dim=1)
+
+    def extra_repr(self) -> str:
+        return f"sizes={self.sizes}, dim={self.dim}"
+
+
 class ConditionalBatchNorm(nn.Module):
     """Batch norm whose gain and bias depend on the class (de Vries et al. 2017).
 
     The statistics are shared by all classes; only the affine part is per class, which is
     what lets one network draw ten kinds of garment. With ``num_classes == 0`` it is plain
-    batch norm with a learned affine transform.
+    batch norm with a learned affine transform. ``num_classes`` may be a tuple of trait sizes
+    (labels ``(N, T)``): gains and biases are summed over the traits, each gain starting at 1/T.
     """
 
-    def __init__(self, num_features: int, num_classes: int, *, dims: int = 2) -> None:
+    def __init__(self, num_features: int, num_classes: int | Sequence[int], *, dims: int = 2) -> None:
         super().__init__()
         bn = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
-        self.conditional = num_classes > 0
+        sizes = (num_classes,) if isinstance(num_classes, int) else tuple(num_classes)
+        self.conditional = bool(sizes) and min(sizes) > 0
         self.bn = bn(num_features, affine=not self.conditional)
         if self.conditional:
-            self.gain = nn.Embedding(num_classes, num_features)  # (K, C): per-class scale
-            self.bias = nn.Embedding(num_classes, num_features)  # (K, C): per-class shift
-            nn.init.ones_(self.gain.weight)
+            self.gain = TraitEmbedding(sizes, num_features)  # (K, C): per-class scale
+            self.bias = TraitEmbedding(sizes, num_features)  # (K, C): per-class shift
+            nn.init.constant_(self.gain.weight, 1.0 / len(sizes))  # the sum over traits starts at 1
             nn.init.zeros_(self.bias.weight)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -123,7 +172,7 @@ class DiscriminatorHead(nn.Module):
     """Turns D's feature vector ``h`` (N, F) into a realness score and, for ACGAN, class logits.
 
     * unconditional: ``score = w . h + b``
-    * projection (Miyato & Koyama 2018): ``score = w . h + b + embed(y) . h``
+    * projection (Miyato & Koyama 2018): ``score = w . h + b + embed(y) . h`` (y: (N,) or (N, T))
     * acgan (Odena et al. 2017): ``score = w . h + b`` and ``class_logits = W_c h``
     """
 
@@ -132,7 +181,7 @@ class DiscriminatorHead(nn.Module):
         self.score = maybe_sn(nn.Linear(features, 1), sn)
         self.mode = conditioning if num_classes > 0 else "none"
         if self.mode == "projection":
-            self.embed = maybe_sn(nn.Embedding(num_classes, features), sn)
+            self.embed = maybe_sn(TraitEmbedding(num_classes, features), sn)
             nn.init.normal_(self.embed.weight, std=1.0 / math.sqrt(features))
         elif self.mode == "acgan":
             self.classifier = maybe_sn(nn.Linear(features, num_classes), sn)

@@ -16,7 +16,7 @@ from torch import nn
 from ..schema import FamilyConfig
 from ..errors import GanforgeError
 from . import ModelFamily, register_model
-from .layers import DiscriminatorHead, LatentCodes, MinibatchStd, init_weights, maybe_sn, pack_samples
+from .layers import DiscriminatorHead, LatentCodes, MinibatchStd, TraitEmbedding, init_weights, maybe_sn, pack_samples
 
 
 class MLPConfig(FamilyConfig):
@@ -51,7 +51,7 @@ class Generator(nn.Module):
         super().__init__()
         self.latent_dim, self.num_classes, self.data_scale = latent_dim, num_classes, data_scale
         self.output_shape = tuple(output_shape)
-        self.embed = nn.Embedding(num_classes, latent_dim) if num_classes else None
+        self.embed = TraitEmbedding(num_classes, latent_dim) if num_classes else None
         self.codes = LatentCodes(latent_codes, width) if latent_codes else None
         layers: list[nn.Module] = []
         fan_in = latent_dim * (2 if num_classes else 1) + (width if latent_codes else 0)
@@ -66,6 +66,7 @@ class Generator(nn.Module):
             init_weights(self)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """``z`` (N, latent_dim), ``labels`` (N,) or (N, T) or None -> samples (N, *output_shape)."""
         if self.embed is not None:
             if labels is None:
                 raise ValueError("a conditional generator needs labels")

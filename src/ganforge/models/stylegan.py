@@ -37,9 +37,11 @@ from .layers import (
     EqualConv2d,
     EqualLinear,
     MinibatchStd,
+    TraitEmbedding,
     maybe_sn,
     pack_samples,
     scaled_leaky_relu,
+    trait_index,
 )
 
 RESOLUTIONS = (32, 64, 128, 256)
@@ -291,7 +293,7 @@ class Generator(nn.Module):
         self.mixing_prob = mixing_prob
 
         # mapping network
-        self.embed = nn.Embedding(num_classes, w_dim) if num_classes else None
+        self.embed = TraitEmbedding(num_classes, w_dim) if num_classes else None
         fan_in = latent_dim + (w_dim if num_classes else 0)
         self.mapping_net = nn.ModuleList()
         for _ in range(mapping_layers):
@@ -316,7 +318,7 @@ class Generator(nn.Module):
     def mapping(
         self,
         z: torch.Tensor,  # (N, latent_dim)
-        labels: torch.Tensor | None = None,  # (N,) class indices; required when conditional
+        labels: torch.Tensor | None = None,  # (N,) or (N, T) indices; required when conditional
         *,
         psi: float = 1.0,  # truncation: 1 = none, 0 = the average w of the class
         truncation_cutoff: int | None = None,  # truncate only ws[:, :cutoff]; None = all
@@ -326,7 +328,8 @@ class Generator(nn.Module):
 
         z and the label embedding are scaled to unit mean square, concatenated and passed
         through the MLP. Truncation (Karras et al. 2019, appendix B): ``w = w_avg + psi (w -
-        w_avg)`` with the tracked average of the sample's class (row 0 when unconditional).
+        w_avg)`` with the tracked average of the sample's class (row 0 when unconditional; with
+        several traits, of its value of the first trait).
         ``labels`` are ignored by an unconditional generator.
         """
         x = normalize_2nd_moment(z)
@@ -334,8 +337,9 @@ class Generator(nn.Module):
         if self.embed is not None:
             if labels is None:
                 raise ValueError("a conditional generator needs labels")
-            idx = labels.long()
-            x = torch.cat([x, normalize_2nd_moment(self.embed(idx))], dim=1)
+            index = trait_index(labels)  # (N, T)
+            idx = index[:, 0]  # w_avg is tracked per value of the first trait
+            x = torch.cat([x, normalize_2nd_moment(self.embed(index))], dim=1)
         for layer in self.mapping_net:
             x = scaled_leaky_relu(layer(x))
         if (self.training if update_w_avg is None else update_w_avg):
@@ -380,7 +384,7 @@ class Generator(nn.Module):
     def forward(
         self,
         z: torch.Tensor,  # (N, latent_dim)
-        labels: torch.Tensor | None = None,  # (N,) or None
+        labels: torch.Tensor | None = None,  # (N,) or (N, T) or None
         *,
         psi: float = 1.0,
         noise_mode: str = "auto",

@@ -6,29 +6,24 @@ is bit for bit the same however many images are asked for.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .. import sampling
+from ..conditioning import Conditioning, Spec
 from ..config import TaskConfig
-from ..errors import GanforgeError, did_you_mean
+from ..errors import GanforgeError
 from ..images import to_uint8
 from ..models import MODELS, build_generator
+from ..sampling import GENERATION_CHUNK  # noqa: F401  (G runs on chunks of exactly this many latents)
 from .base import Pipeline, register_pipeline
-
-# G always runs on chunks of exactly this many latents (the last one padded). CPU and GPU
-# kernels pick their blocking by batch shape, so the float result for one image can change
-# in its last bits with the batch size; with one fixed shape, image i of a seed is bit for
-# bit the same whatever the number of images asked for.
-GENERATION_CHUNK = 32
 
 
 @register_pipeline
 class GeneratorPipeline(Pipeline):
-    """A generator with everything needed to use it: config, class names, provenance.
+    """A generator with everything needed to use it: config, conditioning (class names), provenance.
 
     ``generate`` returns uint8 images (N, H, W, C), or float32 points (N, D) for vector
     models. Image ``i`` of ``seed`` is bit for bit the same however many images are asked for.
@@ -37,9 +32,14 @@ class GeneratorPipeline(Pipeline):
     pipeline_kind = "generation"
 
     def __init__(self, generator: torch.nn.Module, config: TaskConfig, *, class_names: list[str] | None,
-                 meta: dict[str, Any] | None = None, source: str = "") -> None:
+                 conditioning: Conditioning | None = None, meta: dict[str, Any] | None = None,
+                 source: str = "") -> None:
         super().__init__(generator, config, meta=meta, source=source)
         self.class_names = class_names
+        m = config.model
+        # What the labels mean: given (exported with several traits) or the model's one class trait.
+        self.conditioning = conditioning if conditioning is not None else (
+            Conditioning.for_classes(class_names, m.num_classes if m.conditional else 0))
 
     @property
     def generator(self) -> torch.nn.Module:
@@ -51,7 +51,9 @@ class GeneratorPipeline(Pipeline):
 
     @classmethod
     def init_kwargs(cls, info: dict[str, Any], config: TaskConfig) -> dict[str, Any]:
-        return {"class_names": info.get("class_names") if config.model.conditional else None}
+        conditioning = Conditioning.from_json(info["conditioning"]) if info.get("conditioning") else None
+        return {"class_names": info.get("class_names") if config.model.conditional else None,
+                "conditioning": conditioning}
 
     # ------------------------------------------------------------------------------ properties
     @property
@@ -64,6 +66,12 @@ class GeneratorPipeline(Pipeline):
         return MODELS.get(self.config.model.family).style_based
 
     @property
+    def style_layers(self) -> int:
+        """Styles the synthesis network reads (``num_ws``) for style-based generators, else 0:
+        what style mixing can exchange. Front ends read it from ``describe()``."""
+        return int(self.generator.num_ws) if self.style_based else 0
+
+    @property
     def kind(self) -> str:
         return "image" if len(self.config.model.output_shape) == 3 else "vector"
 
@@ -72,32 +80,15 @@ class GeneratorPipeline(Pipeline):
         """A class name (case-insensitive) or index -> index; unknown names list the valid ones."""
         if not self.conditional:
             raise GanforgeError("this model is unconditional; it takes no class")
-        names = self.class_names or [str(i) for i in range(self.config.model.num_classes)]
-        if isinstance(name, str) and name.isdigit() and name.lower() not in (n.lower() for n in names):
-            name = int(name)  # "--class 7" means index 7 unless a class is literally called "7"
-        if isinstance(name, (int, np.integer)) and 0 <= int(name) < len(names):
-            return int(name)
-        lowered = [n.lower() for n in names]
-        if isinstance(name, str) and name.lower() in lowered:
-            return lowered.index(name.lower())
-        raise GanforgeError(f"unknown class '{name}'{did_you_mean(str(name), names)}; classes: {', '.join(names)}, or all")
+        return int(self.conditioning.encode(1, name)[0, 0])
 
-    def labels_for(self, n: int, classes: str | int | Sequence[str | int] | None = None) -> torch.Tensor | None:
-        """Labels (n,) int64 for ``classes``: one class, a list of n, or None/'all' (spread evenly)."""
-        if not self.conditional:
-            if classes not in (None, "all"):
-                raise GanforgeError("this model is unconditional; leave out --class")
-            return None
-        if classes is None or classes == "all":
-            return sampling.class_labels(n, self.config.model.num_classes)
-        if isinstance(classes, (str, int, np.integer)):
-            return torch.full((n,), self.class_index(classes), dtype=torch.long)
-        if len(classes) != n:
-            raise GanforgeError(f"got {len(classes)} classes for {n} images; give one class or one per image")
-        return torch.tensor([self.class_index(c) for c in classes], dtype=torch.long)
+    def labels_for(self, n: int, classes: Spec = None) -> torch.Tensor | None:
+        """Labels for ``classes`` by the one rule of :mod:`ganforge.conditioning`: (n,) int64 for a
+        one-class model, (n, T) for several traits, None for an unconditional model."""
+        return self.conditioning.labels(n, classes)
 
     @torch.no_grad()
-    def generate_tensor(self, n: int, classes=None, seed: int = 0, truncation: float = 1.0,
+    def generate_tensor(self, n: int, classes: Spec = None, seed: int = 0, truncation: float = 1.0,
                         *, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Raw generator output (N, ...) float32 on the CPU, and the labels used (or None).
 
@@ -108,20 +99,13 @@ class GeneratorPipeline(Pipeline):
         if not 0.0 <= truncation <= 1.0:
             raise GanforgeError(f"truncation must be between 0 and 1, got {truncation}")
         labels = self.labels_for(n, classes)
-        outs = []
-        chunk = GENERATION_CHUNK
-        for start in tqdm(range(0, n, chunk), desc="generating", unit="chunk", leave=False, disable=not progress):
-            m = min(chunk, n - start)
-            z = torch.zeros(chunk, self.config.model.latent_dim)
-            z[:m] = sampling.latents(seed, m, self.config.model.latent_dim, start=start)
-            y = None
-            if labels is not None:
-                y = torch.zeros(chunk, dtype=torch.long)
-                y[:m] = labels[start : start + m]
-                y = y.to(self.device)
-            outs.append(self.run_generator(z.to(self.device), y, truncation)[:m].float().cpu())
-        shape = tuple(self.config.model.output_shape)
-        return (torch.cat(outs) if outs else torch.zeros(0, *shape)), labels
+        if n == 0:
+            return torch.zeros(0, *self.config.model.output_shape), labels
+        dim = self.config.model.latent_dim
+        out = sampling.run_in_chunks(lambda z, y: self.run_generator(z, y, truncation), n,
+                                     lambda start, stop: sampling.latents(seed, stop - start, dim, start=start), labels,
+                                     device=self.device, progress=progress)
+        return out, labels
 
     def run_generator(self, z: torch.Tensor, labels: torch.Tensor | None, truncation: float = 1.0) -> torch.Tensor:
         """G on latents ``z`` (N, latent_dim) with truncation: in w towards the tracked (per-class)
@@ -166,7 +150,10 @@ class GeneratorPipeline(Pipeline):
 
     # ---------------------------------------------------------------------------------- saving
     def export_info(self) -> dict[str, Any]:
-        return {"class_names": self.class_names}
+        info: dict[str, Any] = {"class_names": self.class_names}
+        if len(self.conditioning) > 1:  # a one-class model is described by class_names, as before
+            info["conditioning"] = self.conditioning.to_json()
+        return info
 
     def card_summary(self, info: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
         cfg = info["config"]
@@ -189,7 +176,9 @@ class GeneratorPipeline(Pipeline):
             "output_shape": list(m.output_shape),
             "latent_dim": m.latent_dim,
             "conditional": self.conditional,
-            "classes": self.class_names,
+            "classes": self.class_names,  # a one-class model's names (None: unconditional or unnamed)
+            "conditioning": self.conditioning.to_json(),  # every trait and its values
+            "style_layers": self.style_layers,  # > 0: style mixing exchanges these layers
         }
 
 

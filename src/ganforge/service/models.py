@@ -60,7 +60,10 @@ def load_model(model: str | Path, device: str = "cpu", kind: str | None = None):
 def generate(model: str | Path, *, n: int, out: Path, seed: int = 0, classes: str | None = None,
              truncation: float = 1.0, device: str = "cpu", progress: Progress = None) -> GenerateResult:
     """``n`` samples of a generation model into ``out``: FILE.png (one grid, a row per class; a
-    scatter plot for 2D models), FILE.npz (arrays) or a folder (one PNG per image)."""
+    scatter plot for 2D models), FILE.npz (arrays) or a folder (one PNG per image).
+
+    ``classes`` follows ``ganforge.conditioning``'s rule: None or "all" (every class, in blocks),
+    a name (any case) or index, or a comma list of one per image."""
     from ..images import make_grid, save_png, scatter_png, to_uint8
 
     out = Path(out)
@@ -68,7 +71,6 @@ def generate(model: str | Path, *, n: int, out: Path, seed: int = 0, classes: st
     if suffix not in GENERATE_SUFFIXES:
         raise GanforgeError(f"--out '{out}': use FILE.png, FILE.npz or a folder name (no extension)")
     pipe = load_model(model, device, "generation")
-    classes = classes if classes is not None else ("all" if pipe.conditional else None)
     report(progress, "generate", 0, n, "img")
     raw, labels = pipe.generate_tensor(n, classes, seed=seed, truncation=truncation)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -92,9 +94,9 @@ def generate(model: str | Path, *, n: int, out: Path, seed: int = 0, classes: st
         save_png(grid, out, upscale=max(1, 512 // max(grid.shape[:2])))
     else:
         out.mkdir(parents=True, exist_ok=True)
-        names = pipe.class_names
+        tags = [] if labels is None else pipe.conditioning.decode(labels)
         for i, img in enumerate(images):
-            tag = "" if labels is None else "-" + (names[int(labels[i])] if names else str(int(labels[i]))).replace("/", "-")
+            tag = "" if labels is None else "-" + tags[i].replace("/", "-")
             save_png(img, out / f"seed{seed}-{i:06d}{tag}.png")
     report(progress, "generate", n, n, "img")
     return GenerateResult(out, n, "image")

@@ -269,33 +269,27 @@ class _GenerationTool(ServiceTool):
         return [Item(label=label, seed=seed)]
 
     def check(self, model: ModelInfo, params: StrictModel) -> None:
-        classes = model.details.get("classes")
+        """The model's conditioning (from ``describe()``) parses ``classes`` by the one rule of
+        ``ganforge.conditioning``; a walk or a mixing figure takes exactly one class."""
+        from ..conditioning import ALL, Conditioning
+
+        cond = Conditioning.from_json(model.details.get("conditioning"))
         chosen = getattr(params, "classes", None)
-        if self.one_class and classes and (chosen in (None, "all") or "," in chosen):
-            raise ParamsError("params.classes", f"{model.name} is class-conditional: {self.name} needs one class; "
-                                                f"{model.name} knows: {', '.join(classes)}")
-        if self.one_class and not classes and chosen is not None:
-            raise ParamsError("params.classes", f"{model.name} is not class-conditional; leave classes empty")
-        if chosen in (None, "all"):
+        if not cond.conditional:
+            if chosen is not None and (self.one_class or chosen.strip().lower() != ALL):
+                raise ParamsError("params.classes", f"{model.name} is not class-conditional; leave classes empty")
             return
-        if not classes:
-            raise ParamsError("params.classes", f"{model.name} is not class-conditional; leave classes empty")
-        names = [c.strip() for c in str(chosen).split(",")]
-        bad = [c for c in names if c not in classes and not (c.isdigit() and int(c) < len(classes))]
-        if bad:
-            raise ParamsError("params.classes", f"unknown class '{bad[0]}'; {model.name} knows: {', '.join(classes)} "
-                                                "(or all)")
-        count = getattr(params, "count", None)
-        if count is not None and len(names) not in (1, count):
-            raise ParamsError("params.classes", f"{len(names)} classes for count {count}: give one class or one "
-                                                "per image")
-
-
-def _class_arg(value: str | None):
-    if value is None:
-        return None
-    parts = [int(c) if c.strip().isdigit() else c.strip() for c in value.split(",")]
-    return parts[0] if len(parts) == 1 else parts
+        try:
+            parsed = cond.parse(chosen)
+            count = getattr(params, "count", None)
+            if count is not None:
+                cond.encode(count, chosen)  # one class, or exactly one per image
+        except GanforgeError as err:
+            raise ParamsError("params.classes", str(err)) from None
+        if self.one_class and (parsed == ALL or len(parsed) != 1):
+            known = "; ".join(", ".join(t.values) for t in cond.traits)
+            raise ParamsError("params.classes", f"{model.name} is class-conditional: {self.name} needs one class; "
+                                                f"{model.name} knows: {known}")
 
 
 class GenerateParams(StrictModel):
@@ -325,9 +319,7 @@ class Generate(_GenerationTool):
         from ..images import make_grid, to_uint8
         from .models import grid_columns
 
-        classes = _class_arg(params.classes)
-        classes = classes if classes is not None else ("all" if pipe.conditional else None)
-        raw, labels = pipe.generate_tensor(params.count, classes, seed=item.seed, truncation=params.truncation)
+        raw, labels = pipe.generate_tensor(params.count, params.classes, seed=item.seed, truncation=params.truncation)
         images = to_uint8(raw)
         if progress:
             progress(1, 1)
@@ -360,7 +352,7 @@ class Interpolate(_GenerationTool):
         from .latent import walk_grid
 
         frames = interpolate(pipe, seeds=params.seeds, steps=params.steps, method=params.method,
-                             classes=_class_arg(params.classes), psi=params.truncation)
+                             classes=params.classes, psi=params.truncation)
         return _photo(walk_grid(frames, len(params.seeds), params.steps))
 
 
@@ -385,7 +377,7 @@ class Mix(_GenerationTool):
     one_class = True
 
     def accepts(self, model: ModelInfo) -> bool:
-        return super().accepts(model) and model.details.get("family") == "stylegan"
+        return super().accepts(model) and model.details.get("style_layers", 0) > 0  # the pipeline says it can mix
 
     def plan(self, params, counts):
         return self.one_item(counts, f"{len(params.rows)} x {len(params.cols)} mix", params.rows[0])
@@ -398,7 +390,7 @@ class Mix(_GenerationTool):
             lo, _, hi = params.layers.partition("-")
             layers = range(int(lo), int(hi or lo) + 1)
         return _photo(style_mix(pipe, row_seeds=params.rows, col_seeds=params.cols, layers=layers,
-                                classes=_class_arg(params.classes), psi=params.truncation))
+                                classes=params.classes, psi=params.truncation))
 
 
 # Image tools: photo tools and styles, one contract (pipelines.ImagePipeline) --------------------

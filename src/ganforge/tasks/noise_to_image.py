@@ -328,9 +328,9 @@ class NoiseToImageTask(Task):
 
     @torch.no_grad()
     def ema_outputs(self, z: torch.Tensor, labels: torch.Tensor | None, chunk: int = 256) -> torch.Tensor:
-        """G_ema on fixed latents ``z`` (N, latent_dim) in chunks of ``chunk``; labels (N,) or None."""
-        return torch.cat([self.G_ema(zc, None if labels is None else labels[i : i + chunk])
-                          for i, zc in zip(range(0, len(z), chunk), z.split(chunk))])
+        """G_ema on fixed latents ``z`` (N, latent_dim) in chunks of ``chunk`` (unpadded, on the
+        training device); labels (N,) or None."""
+        return sampling.run_in_chunks(self.G_ema, len(z), z, labels, size=chunk, pad=False, to_cpu=False)
 
     @torch.no_grad()
     def sample_picture(self) -> tuple[np.ndarray, int]:

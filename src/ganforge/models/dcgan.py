@@ -17,7 +17,7 @@ from torch import nn
 
 from ..schema import FamilyConfig
 from ..errors import GanforgeError
-from . import ModelFamily, register_model, square_image_shape
+from .base import ModelFamily, register_model, square_image_shape
 from .layers import ConditionalBatchNorm, DiscriminatorHead, MinibatchStd, init_weights, maybe_sn, pack_samples
 
 # resolution -> (start size, number of 2x up/down-sampling blocks)

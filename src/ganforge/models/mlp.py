@@ -15,7 +15,7 @@ from torch import nn
 
 from ..schema import FamilyConfig
 from ..errors import GanforgeError
-from . import ModelFamily, register_model
+from .base import ModelFamily, register_model
 from .layers import DiscriminatorHead, LatentCodes, MinibatchStd, TraitEmbedding, init_weights, maybe_sn, pack_samples
 
 

@@ -101,7 +101,7 @@ class PatchDiscriminator(nn.Module):
         return self.body(x)
 
 
-from . import Backbone, register_backbone  # noqa: E402  (models/__init__ imports this file at its end)
+from .base import Backbone, register_backbone
 
 register_backbone(
     Backbone(

@@ -174,7 +174,7 @@ class ResnetGenerator(nn.Module):
         return 2**DOWNSAMPLINGS
 
 
-from . import Backbone, register_backbone  # noqa: E402  (models/__init__ imports this file at its end)
+from .base import Backbone, register_backbone
 
 register_backbone(
     Backbone(name="resnet", role="generator", config=ResnetGeneratorConfig,

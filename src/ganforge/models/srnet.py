@@ -134,7 +134,7 @@ def bicubic_as_conv(x: torch.Tensor, scale: int) -> torch.Tensor:
     return F.pixel_shuffle(F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), kernel, groups=c), scale)
 
 
-from . import Backbone, register_backbone  # noqa: E402  (models/__init__ imports this file at its end)
+from .base import Backbone, register_backbone
 
 register_backbone(
     Backbone(name="srnet", role="generator", config=SRNetConfig, build=lambda cfg: SRNet(**cfg.model_dump()))

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..schema import FamilyConfig
 from ..errors import GanforgeError
-from . import ModelFamily, register_model, square_image_shape
+from .base import ModelFamily, register_model, square_image_shape
 from .layers import (
     DiscriminatorHead,
     EqualConv2d,

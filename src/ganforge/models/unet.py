@@ -151,7 +151,7 @@ class UNetGenerator(nn.Module):
         return torch.tanh(delta)
 
 
-from . import Backbone, register_backbone  # noqa: E402  (models/__init__ imports this file at its end)
+from .base import Backbone, register_backbone
 
 register_backbone(
     Backbone(name="unet", role="generator", config=UNetConfig, build=lambda cfg: UNetGenerator(**cfg.model_dump()))

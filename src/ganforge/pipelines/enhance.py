@@ -6,7 +6,7 @@ An :class:`EnhancePipeline` wraps a network trained by the ``enhance`` task and 
 
 1. splits off the alpha channel (resized to the output size, never fed to the network);
 2. gives the network RGB (grey inputs repeated to three channels);
-3. runs the tool's inference: tiles with overlap and blending (``pipelines/tiling.py``), a
+3. runs the tool's inference: tiles with overlap and blending (``tiling.py``), a
    noise level, a working resolution;
 4. turns the result back to grey when the input was grey and the tool keeps colour as it is
    (everything but colorize), and keeps the photo's ICC profile, EXIF and dpi.

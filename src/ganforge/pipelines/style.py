@@ -9,7 +9,7 @@ a uint8 array or a :class:`~ganforge.data.photoio.Photo` of any size and:
    statistics every tile uses (Thumbnail Instance Normalization, Chen et al. 2022; see
    ``models/resnet_gen.py``), so a 24 MP photo runs in tiles, with the tile's memory bound, and
    looks like one picture, not a patchwork of tiles each normalised on its own;
-3. runs the tiles with overlap and blending (``pipelines/tiling.py``);
+3. runs the tiles with overlap and blending (``tiling.py``);
 4. applies ``strength`` (:func:`strength_blend`) inside each tile, and keeps the photo's size,
    ICC profile, EXIF and dpi. The result is colour (a grey photo gets the style's colours).
 

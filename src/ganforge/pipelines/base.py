@@ -11,7 +11,9 @@ training code is imported.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -33,6 +35,9 @@ from ..tasks import TASKS, build_config
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 CONFIG_JSON, WEIGHTS = "config.json", "generator.safetensors"
+ARTIFACTS_DIR = "artifacts"  # named files a pipeline keeps beside its weights (a fitted column transform, ...)
+ARTIFACT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}\.(json|safetensors|csv|txt|bin)$")
+MAX_ARTIFACT_BYTES = 64 * 2**20
 # Exported folders written before pipelines had kinds say "format": "ganforge-generator".
 LEGACY_FORMATS = {"ganforge-generator": "generation"}
 
@@ -70,6 +75,32 @@ class Pipeline:
         self.config = config
         self.meta = meta or {}
         self.source = source
+        self.artifacts: dict[str, bytes] = {}  # name -> bytes, saved in artifacts/ beside the weights
+
+    # ----------------------------------------------------------------------------- artifacts
+    def set_artifact(self, name: str, data: bytes | Any) -> None:
+        """Keep ``data`` (bytes, or anything JSON can hold for a ``.json`` name) as the artifact
+        ``name`` (lower-case letters, digits, ``_`` and ``-``, then ``.json``, ``.safetensors``,
+        ``.csv``, ``.txt`` or ``.bin``); ``save_pretrained`` writes it and ``from_pretrained`` reads it back."""
+        if not ARTIFACT_NAME.match(name):
+            raise GanforgeError(f"artifact name '{name}' is not allowed: use lower-case letters, digits, _ and -, "
+                                "then .json, .safetensors, .csv, .txt or .bin")
+        if not isinstance(data, bytes):
+            if not name.endswith(".json"):
+                raise GanforgeError(f"artifact '{name}' needs bytes (only .json artifacts take other values)")
+            data = (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+        if len(data) > MAX_ARTIFACT_BYTES:
+            raise GanforgeError(f"artifact '{name}' is {len(data)} bytes; at most {MAX_ARTIFACT_BYTES}")
+        self.artifacts[name] = data
+
+    def artifact(self, name: str) -> bytes | Any:
+        """The artifact ``name``: parsed JSON for ``.json`` names, else its bytes; a one-line error
+        naming the ones this model has when it has no such artifact."""
+        if name not in self.artifacts:
+            have = ", ".join(sorted(self.artifacts)) or "none"
+            raise GanforgeError(f"this model has no artifact '{name}' (it has: {have})")
+        data = self.artifacts[name]
+        return json.loads(data) if name.endswith(".json") else data
 
     # ------------------------------------------------------------------------------- loading
     @classmethod
@@ -92,7 +123,9 @@ class Pipeline:
             raise GanforgeError(f"'{path}' is not a valid exported model ({CONFIG_JSON}: {err})") from None
         net = cls.build_network(cfg)
         ckpt.load_into(net, path / WEIGHTS)
-        return cls(net, cfg, meta=info, source=str(path), **cls.init_kwargs(info, cfg))
+        pipe = cls(net, cfg, meta=info, source=str(path), **cls.init_kwargs(info, cfg))
+        pipe.artifacts = _read_artifacts(path, info.get("artifacts") or {})
+        return pipe
 
     @classmethod
     def from_run(cls, run_dir: str | Path) -> "Pipeline":
@@ -151,10 +184,17 @@ class Pipeline:
             "training": self.meta.get("training", {}),
             "metrics": metrics if metrics is not None else self.meta.get("metrics", {}),
         }
+        if self.artifacts:  # listed with their digests, so a load notices a changed or missing file
+            info["artifacts"] = {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                                 for name, data in sorted(self.artifacts.items())}
         tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
         try:
             (tmp / CONFIG_JSON).write_text(json.dumps(info, indent=2) + "\n")
             ckpt.save_weights(self.network, tmp / WEIGHTS)
+            if self.artifacts:
+                (tmp / ARTIFACTS_DIR).mkdir()
+                for name, data in self.artifacts.items():
+                    (tmp / ARTIFACTS_DIR / name).write_bytes(data)
             (tmp / "README.md").write_text(self.model_card(info, out_dir.name))
             publish_mode(tmp, directory=True)
             if out_dir.exists():
@@ -203,6 +243,27 @@ class Pipeline:
             "training": self.meta.get("training", {}),
             "metrics": self.meta.get("metrics", {}),
         }
+
+
+def _read_artifacts(path: Path, listed: dict[str, Any]) -> dict[str, bytes]:
+    """The artifacts config.json lists, each checked by name, size and SHA-256 (names are never
+    paths: a name that is not an artifact name is refused before any file is opened)."""
+    found = {}
+    for name, entry in listed.items():
+        if not isinstance(name, str) or not ARTIFACT_NAME.match(name) or not isinstance(entry, dict):
+            raise GanforgeError(f"'{path}' lists a bad artifact {name!r} in {CONFIG_JSON}")
+        file = path / ARTIFACTS_DIR / name
+        try:
+            if file.stat().st_size > MAX_ARTIFACT_BYTES:
+                raise GanforgeError(f"artifact '{name}' of '{path}' is larger than {MAX_ARTIFACT_BYTES} bytes")
+            data = file.read_bytes()
+        except OSError as err:
+            raise GanforgeError(f"'{path}' lists artifact '{name}' but it cannot be read ({err.strerror})") from None
+        if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+            raise GanforgeError(f"artifact '{name}' of '{path}' does not match the digest in {CONFIG_JSON}: "
+                                "the folder was changed after export; export it again")
+        found[name] = data
+    return found
 
 
 def pipeline_kind(info: dict[str, Any]) -> str:

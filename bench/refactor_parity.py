@@ -301,7 +301,10 @@ def onnx_cases(out: Path, photos: dict[str, Path]) -> list[Case]:
         folder = out / f"{model}-{name}"
 
         def run() -> dict[str, Digest]:
-            run_cli(["apply", model, "-q", "--runtime", "onnx", inputs, *extra, "--out", str(folder)], env)
+            # a single input file is written to a file in the folder (--out names a file then)
+            target = folder / Path(inputs).name if Path(inputs).is_file() else folder
+            folder.mkdir(parents=True, exist_ok=True)
+            run_cli(["apply", model, "-q", "--runtime", "onnx", inputs, *extra, "--out", str(target)], env)
             digests = folder_digests(folder, f"onnx/apply/{model}/{name}")
             exports = sorted(cache.glob(f"{model}-*.onnx"))  # the export's bytes: information, not compared
             for d in digests.values():

@@ -224,7 +224,8 @@ def test_help_explains_every_option(monkeypatch, capsys):
         "Generate images with MODEL: a bundled name, an exported folder or a run folder.",
         "-n INTEGER RANGE number of images (or points) to generate [default: 64; 1<=x<=1000000]",
         "--seed INTEGER image i of seed s is the same whatever -n [default: 0]",
-        "--class NAME|all class to draw (name or index) for conditional models; 'all' spreads -n evenly, a row per class",
+        "--class NAME|all class to draw for conditional models: a name (any case) or index; 'all' spreads -n evenly, a "
+        "row per class; a,b,c: one class per image",
         "--truncation FLOAT truncation psi in [0, 1]: lower trades variety for typical-looking images [default: 1.0]",
         "--out PATH where to write: FILE.png (one grid; a scatter plot for 2D models), FILE.npz",
         "or a folder (one PNG per image) [required]",

@@ -64,7 +64,8 @@ class OptionError(GanforgeError):
 
     def text(self, spell: Callable[[str], str]) -> str:
         if self.problem == "unknown":
-            return f"{spell(self.option)} is not an option of this model; it takes {', '.join(map(spell, self.accepted))}"
+            takes = ", ".join(map(spell, self.accepted)) or "no options"
+            return f"{spell(self.option)} is not an option of this model; it takes {takes}"
         return f"{spell(self.option)}: {self.problem}"
 
 

@@ -330,3 +330,17 @@ def test_every_bundled_photo_model_runs_on_a_file_and_a_folder(name, tmp_path, m
     assert files_under(tmp_path / "out") == ["a.jpg", "sub/b.png"]
     with Image.open(tmp_path / "out" / "sub" / "b.png") as img:
         assert (img.size, img.mode) == ((24 * scale, 20 * scale), "RGBA")
+
+
+def test_every_option_of_every_image_model_is_an_apply_flag():
+    """apply's flags and the image pipelines' options models cannot drift apart: each option a
+    bundled photo or style model takes (and the image-to-image kind's, none) has its flag."""
+    from ganforge.cli import cli
+    from ganforge.pipelines import ImagePipeline, bundled_models
+
+    flags = {p.name for p in cli.commands["apply"].params}
+    image_models = [m for m in bundled_models() if isinstance(ganforge.load(m), ImagePipeline)]
+    assert len(image_models) >= 9
+    for name in image_models:
+        options = set(ganforge.load(name).options_model.model_fields)
+        assert options and options <= flags, (name, options - flags)

@@ -21,7 +21,7 @@ from typing import Any, Callable, ClassVar, Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from ..data.photoio import Photo, photo_from_pil
 from ..errors import GanforgeError
@@ -34,8 +34,19 @@ Progress = Callable[[int, int], None] | None  # (done, total) work units (tiles)
 RUNTIMES = ("torch", "onnx")  # what runs the network: torch, or onnxruntime on an ONNX export
 
 
+def _own_fields_first(schema: dict[str, Any], model: type) -> None:
+    """JSON schema hook: a kind's own options (strength, noise_level) before the shared ones (tile,
+    overlap, precision), so forms built from the schema lead with what the model is about."""
+    shared = set(TiledOptions.model_fields) if issubclass(model, TiledOptions) else set()
+    props = schema.get("properties", {})
+    schema["properties"] = {**{k: v for k, v in props.items() if k not in shared},
+                            **{k: v for k, v in props.items() if k in shared}}
+
+
 class ImageOptions(StrictModel):
     """Options of a pipeline that has no options of its own (image-to-image)."""
+
+    model_config = ConfigDict(json_schema_extra=_own_fields_first)
 
     def given(self) -> dict[str, Any]:
         """The fields set explicitly (what a user asked for, for messages and metadata)."""

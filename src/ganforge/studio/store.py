@@ -199,31 +199,6 @@ class Store:
         (self.data_dir / "uploads").mkdir(exist_ok=True)
         (self.data_dir / "results").mkdir(exist_ok=True)
         self._local = threading.local()
-        self._listeners: dict[str, set[Callable[[], None]]] = {}  # job id -> told when it changes
-        self._listeners_lock = threading.Lock()
-
-    # Change notification ---------------------------------------------------------------------
-
-    def listen(self, job_id: str, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` (from the writing thread) after this process changes the job (claim,
-        item progress or result, finish, cancel), so its event stream re-reads it at once instead
-        of at its next poll; changes made by other processes are seen at the poll."""
-        with self._listeners_lock:
-            self._listeners.setdefault(job_id, set()).add(callback)
-
-    def unlisten(self, job_id: str, callback: Callable[[], None]) -> None:
-        with self._listeners_lock:
-            waiting = self._listeners.get(job_id)
-            if waiting is not None:
-                waiting.discard(callback)
-                if not waiting:
-                    del self._listeners[job_id]
-
-    def _changed(self, job_id: str) -> None:
-        with self._listeners_lock:
-            listeners = list(self._listeners.get(job_id, ()))
-        for callback in listeners:
-            callback()
 
     # Connections and transactions ------------------------------------------------------------
 
@@ -452,7 +427,6 @@ class Store:
             db.execute("UPDATE jobs SET status = 'running', started = COALESCE(started, ?), heartbeat = ?, "
                        "attempts = attempts + 1, version = version + 1 WHERE id = ?", (t, t, row["id"]))
             db.execute("UPDATE items SET status = 'queued', done = 0 WHERE job_id = ? AND status = 'running'", (row["id"],))
-        self._changed(row["id"])
         return self.job(row["id"])
 
     def heartbeat(self, job_ids: list[str]) -> None:
@@ -487,13 +461,10 @@ class Store:
             row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row["status"] == "queued":
                 self._finish(db, job_id, "cancelled", None)
-                status = "cancelled"
-            else:
-                if row["status"] == "running":
-                    db.execute("UPDATE jobs SET cancel = 1, version = version + 1 WHERE id = ?", (job_id,))
-                status = row["status"]
-        self._changed(job_id)
-        return status
+                return "cancelled"
+            if row["status"] == "running":
+                db.execute("UPDATE jobs SET cancel = 1, version = version + 1 WHERE id = ?", (job_id,))
+            return row["status"]
 
     def cancel_requested(self, job_id: str) -> bool:
         rows = self.query("SELECT cancel, status FROM jobs WHERE id = ?", (job_id,))
@@ -516,7 +487,6 @@ class Store:
                 return False
             db.execute(f"UPDATE items SET {cols} WHERE job_id = ? AND idx = ?", (*fields.values(), job_id, idx))
             db.execute("UPDATE jobs SET version = version + 1, heartbeat = ? WHERE id = ?", (now(), job_id))
-        self._changed(job_id)
         return True
 
     def finish(self, job_id: str, attempt: int, error: str | None = None) -> str | None:
@@ -539,7 +509,6 @@ class Store:
             if status == "failed" and error is None:
                 error = "no item succeeded"
             self._finish(db, job_id, status, error)
-        self._changed(job_id)
         return status
 
     @staticmethod

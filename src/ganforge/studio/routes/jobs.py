@@ -113,26 +113,8 @@ async def job_events(job_id: str, request: Request, caller: Caller = Depends(aut
     poll = request.app.state.settings.events_poll
 
     async def stream():
-        # Woken at once when this process changes the job (Store.listen), else every `poll` seconds.
-        loop, wake = asyncio.get_running_loop(), asyncio.Event()
-
-        def changed() -> None:
-            try:
-                loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:  # the stream's loop closed between unlisten's copy and this call
-                pass
-
-        store.listen(job_id, changed)
-        try:
-            async for event in _events(wake):
-                yield event
-        finally:
-            store.unlisten(job_id, changed)
-
-    async def _events(wake: asyncio.Event):
         version, quiet = None, time.monotonic()
         while True:
-            wake.clear()
             job = await run_in_threadpool(store.job, job_id)
             if job["version"] != version:
                 version = job["version"]
@@ -146,10 +128,7 @@ async def job_events(job_id: str, request: Request, caller: Caller = Depends(aut
                 quiet = time.monotonic()
             if await request.is_disconnected():
                 return
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=poll)
-            except asyncio.TimeoutError:
-                pass
+            await asyncio.sleep(poll)
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

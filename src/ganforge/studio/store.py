@@ -126,7 +126,7 @@ def migrate(path: str | Path) -> None:
         _refuse_newer(version, path)  # before anything (even the journal mode) is written
         if version == len(MIGRATIONS):
             return
-        db.execute("PRAGMA journal_mode=WAL")
+        _wal(db)
         while True:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -147,6 +147,20 @@ def migrate(path: str | Path) -> None:
             db.execute("COMMIT")
     finally:
         db.close()
+
+
+def _wal(db: sqlite3.Connection, wait: float = 30.0) -> None:
+    """Switch to WAL. The switch needs the database to itself and SQLite does not wait for that
+    (no busy handler), so while another opener holds it (migrating a new data dir) try again."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _inputs(item: dict[str, Any]) -> dict[str, str]:

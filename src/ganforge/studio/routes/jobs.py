@@ -63,10 +63,18 @@ def owned_job(store: Store, job_id: str, caller: Caller) -> dict:
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JOB_IN = {"$ref": "#/components/schemas/JobIn"}  # filled in by the app's openapi (studio/app.py)
+EXAMPLES = {  # what /docs offers to try (one body per tool is in the schema)
+    "generate": {"summary": "generate: two seeds, 16 images each",
+                 "value": {"tool": "generate", "model": "fashion-cgan", "params": {"seeds": [1, 2], "count": 16}}},
+    "upscale": {"summary": "upscale: a batch of uploads",
+                "value": {"tool": "upscale", "model": "photo-upscale-x2", "params": {"tile": 512},
+                          "inputs": {"image": ["UPLOAD_ID", "UPLOAD_ID"]}}},
+}
 
 
 @router.post("", status_code=202, response_model=JobOut, responses=responses(400, 401, 403, 409, 422, 429),
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": JOB_IN}}}})
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": JOB_IN, "examples": EXAMPLES}}}})
 def create_job(request: Request, response: Response, body: Any = Body(...), caller: Caller = Depends(authenticate),
                idempotency_key: str | None = Header(default=None, max_length=200,
                                                     description="a retried POST with the same key returns the same job")

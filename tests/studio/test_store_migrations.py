@@ -81,7 +81,7 @@ def test_fixture_is_an_unversioned_old_data_dir(manifest):
 def test_v1_rows_are_kept_and_new_columns_backfilled(v1_dir, manifest):
     before = dump(v1_dir)
     store = Store(v1_dir)
-    assert user_version(v1_dir) == SCHEMA_VERSION == 2
+    assert user_version(v1_dir) == SCHEMA_VERSION == 3
     after = dump(v1_dir)
     for table in TABLES:  # every old row, every old column, the same value
         assert [{k: r[k] for k in old} for r, old in zip(after[table], before[table])] == before[table], table
@@ -254,5 +254,5 @@ def test_two_openers_of_a_new_data_dir_migrate_it_once(tmp_path, monkeypatch):
     for t in threads:
         t.join(60)
     assert errors == []
-    assert runs == ["_create_v1", "_typed_inputs"]  # each once, though both openers found a new file
+    assert runs == ["_create_v1", "_typed_inputs", "_images_per_item"]  # each once, though both openers found a new file
     assert user_version(data_dir) == SCHEMA_VERSION

@@ -137,6 +137,11 @@ class ServiceTool:
             return [Item(label=f"image {i + 1}", inputs={batch.name: i, **singles}) for i in range(counts[batch.name])]
         return [Item(label=f"seed {s}", inputs=singles, seed=s) for s in getattr(params, "seeds", [0])]
 
+    def images(self, params: StrictModel) -> int:
+        """How many images one item makes (every picture of a grid counts): what the daily image
+        quota counts, known before the job is queued."""
+        return 1
+
     def run_item(self, pipe: Any, params: StrictModel, item: Item, sources: dict[str, Path],
                  progress: ItemProgress = None) -> Any:
         """One item's output (a Photo for image tools); ``sources`` maps input names to files."""
@@ -315,6 +320,9 @@ class Generate(_GenerationTool):
             raise ParamsError("params.seeds", "give each seed once")
         return super().plan(params, counts)
 
+    def images(self, params) -> int:
+        return params.count  # a grid of `count` images per seed
+
     def run_item(self, pipe, params, item, sources, progress=None):
         from ..images import make_grid, to_uint8
         from .models import grid_columns
@@ -343,6 +351,9 @@ class Interpolate(_GenerationTool):
     summary = "a smooth walk from seed to seed through the latent space, one row per pair of keyframes"
     Params = InterpolateParams
     one_class = True
+
+    def images(self, params) -> int:
+        return (len(params.seeds) - 1) * (params.steps + 1) + 1  # the keyframes and the frames between
 
     def plan(self, params, counts):
         return self.one_item(counts, "walk " + ",".join(map(str, params.seeds)), params.seeds[0])
@@ -379,17 +390,36 @@ class Mix(_GenerationTool):
     def accepts(self, model: ModelInfo) -> bool:
         return super().accepts(model) and model.details.get("style_layers", 0) > 0  # the pipeline says it can mix
 
+    def images(self, params) -> int:
+        return len(params.rows) * len(params.cols) + len(params.rows) + len(params.cols)  # cells and both edges
+
+    @staticmethod
+    def layer_range(params) -> range | None:
+        if not params.layers:
+            return None
+        lo, _, hi = params.layers.partition("-")
+        return range(int(lo), int(hi or lo) + 1)
+
+    def check(self, model: ModelInfo, params: StrictModel) -> None:
+        """Besides the class: the layers must exist in this model, in order (``5-1`` is refused)."""
+        super().check(model, params)
+        layers, n = self.layer_range(params), int(model.details.get("style_layers", 0))
+        if layers is None:
+            return
+        if not layers:
+            raise ParamsError("params.layers", f"'{params.layers}' is a reversed range; write the lower layer first "
+                                               f"({layers.stop - 1}-{layers.start})")
+        if layers.stop > n:
+            raise ParamsError("params.layers", f"{model.name} has {n} style layers: choose within 0-{n - 1}, "
+                                               f"got {params.layers}")
+
     def plan(self, params, counts):
         return self.one_item(counts, f"{len(params.rows)} x {len(params.cols)} mix", params.rows[0])
 
     def run_item(self, pipe, params, item, sources, progress=None):
         from ..latent import style_mix
 
-        layers = None
-        if params.layers:
-            lo, _, hi = params.layers.partition("-")
-            layers = range(int(lo), int(hi or lo) + 1)
-        return _photo(style_mix(pipe, row_seeds=params.rows, col_seeds=params.cols, layers=layers,
+        return _photo(style_mix(pipe, row_seeds=params.rows, col_seeds=params.cols, layers=self.layer_range(params),
                                 classes=params.classes, psi=params.truncation))
 
 

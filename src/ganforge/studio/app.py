@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from . import errors
+from .bodylimit import BodyLimit
 from .errors import error_response
 from .jobs import openapi_components
 from .queues import JobQueue, make_queue
@@ -103,6 +104,8 @@ def create_app(settings: StudioSettings | None = None, *, queue: JobQueue | None
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_job_schemas(app)
     add_docs(app)
+    # outermost, so no middleware or route reads a body past the limit; uploads have their own
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, exempt=("/v1/uploads",))
     return app
 
 

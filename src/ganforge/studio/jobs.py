@@ -95,8 +95,18 @@ def _adapter(key: tuple) -> _Adapter:
 def parse_body(body: Any) -> JobBase:
     """A request body validated against the tools registered now; a ``RequestValidationError``
     (the API's 422 naming the field) otherwise."""
+    tool = body.get("tool") if isinstance(body, dict) else None
+    if isinstance(body, dict) and not isinstance(tool, str):
+        raise ApiError(422, "invalid", f"tool: a tool name is required (one of: {', '.join(TOOLS.names())})",
+                       field="tool")
+    if isinstance(tool, str) and tool not in TOOLS:
+        try:
+            TOOLS.get(tool)  # its error names the tools, with a "did you mean"
+        except GanforgeError as err:
+            raise ApiError(422, "invalid", f"tool: {err}", field="tool") from None
     try:
-        return _adapter(_registry_key()).adapter.validate_python(body)
+        # strict: JSON types as documented, in params too (no true for 1, no "8" for 8)
+        return _adapter(_registry_key()).adapter.validate_python(body, strict=True)
     except ValidationError as err:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()], body=body) from None
 
@@ -134,7 +144,8 @@ def submit(store: Store, settings: Any, key: Any, body: JobBase, idempotency: st
         raise ApiError(422, "invalid", f"{len(plan)} items in one job; at most {settings.max_items_per_job}",
                        field="inputs" if tool.takes_images else "params.seeds")
     uploads = _own_uploads(store, key, tool, inputs)
-    _check_quota(store, key, len(plan))
+    per_item = tool.images(params)
+    _check_quota(store, key, len(plan) * per_item)
     batch = next((spec.name for spec in tool.inputs if spec.many), None)
     items = []
     for it in plan:
@@ -142,7 +153,7 @@ def submit(store: Store, settings: Any, key: Any, body: JobBase, idempotency: st
         # the item's own upload (of the batch input, or its only one) labels it
         own = chosen.get(batch) if batch else (next(iter(chosen.values())) if len(chosen) == 1 else None)
         items.append({"label": uploads[own]["filename"] if own else it.label, "seed": it.seed, "upload_id": own,
-                      "inputs": chosen})
+                      "inputs": chosen, "images": per_item})
     clean = params.model_dump(mode="json")
     job_id, created = store.add_job(key_id=key.id, tool=tool.name, model=body.model, params=clean, items=items,
                                     idempotency=idempotency)
@@ -173,14 +184,15 @@ def _own_uploads(store: Store, key: Any, tool: ServiceTool, inputs: dict[str, li
     return rows
 
 
-def _check_quota(store: Store, key: Any, n_items: int) -> None:
+def _check_quota(store: Store, key: Any, n_images: int) -> None:
+    """Every image the job will make against the key's images per day (each picture of a grid counts)."""
     limit = key.images_per_day
     if limit is None:
         return
     start = day_start()
     used = store.images_since(key.id, start)
-    if used + n_items > limit:
+    if used + n_images > limit:
         wait = max(1, int(start + 86400 - time.time()))
-        raise ApiError(429, "rate_limited", f"this job has {n_items} images and key '{key.name}' has "
+        raise ApiError(429, "rate_limited", f"this job makes {n_images} images and key '{key.name}' has "
                                             f"{limit - used} of its {limit} images left today (resets at 00:00 UTC)",
                        headers={"Retry-After": str(wait)})

@@ -21,6 +21,7 @@ class StudioSettings:
     max_upload_pixels: int = 40_000_000  # per image (width x height)
     max_files_per_upload: int = 100
     max_items_per_job: int = 100
+    max_body_bytes: int = MiB  # a JSON request body; larger ones get 413 before they are read
     session_hours: float = 12.0
     signin_minutes: float = 10.0
     secure_cookies: bool = False  # True behind HTTPS

@@ -94,7 +94,13 @@ def _typed_inputs(db: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[v] takes a database from version v to v + 1. Append only; never edit a released one.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _typed_inputs]
+def _images_per_item(db: sqlite3.Connection) -> None:
+    """Items say how many images they make (a grid of 16 is 16), so the daily quota counts images;
+    an item made before this counted as one."""
+    db.execute("ALTER TABLE items ADD COLUMN images INTEGER NOT NULL DEFAULT 1")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _typed_inputs, _images_per_item]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -338,9 +344,10 @@ class Store:
         return rows[0]["count"] if rows else 0
 
     def images_since(self, key_id: str, since: float) -> int:
-        """Items (images asked for) of the key's jobs created since ``since``, cancelled jobs' unrun items excluded."""
-        row = self.query("SELECT COUNT(*) FROM items JOIN jobs ON jobs.id = items.job_id WHERE jobs.key_id = ? AND "
-                         "jobs.created >= ? AND items.status != 'cancelled'", (key_id, since))
+        """Images asked for by the key's jobs created since ``since`` (each item's ``images``: a grid
+        counts every picture in it), cancelled jobs' unrun items excluded."""
+        row = self.query("SELECT COALESCE(SUM(items.images), 0) FROM items JOIN jobs ON jobs.id = items.job_id "
+                         "WHERE jobs.key_id = ? AND jobs.created >= ? AND items.status != 'cancelled'", (key_id, since))
         return int(row[0][0])
 
     # Uploads ---------------------------------------------------------------------------------
@@ -403,10 +410,10 @@ class Store:
             db.execute("INSERT INTO jobs (id, key_id, tool, model, params, status, created, idempotency, n_items) "
                        "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
                        (job_id, key_id, tool, model, json.dumps(params), now(), idempotency, len(items)))
-            db.executemany("INSERT INTO items (job_id, idx, label, upload_id, seed, inputs, status) "
-                           "VALUES (?, ?, ?, ?, ?, ?, 'queued')",
-                           [(job_id, i, it["label"], it.get("upload_id"), it.get("seed"), json.dumps(_inputs(it)))
-                            for i, it in enumerate(items)])
+            db.executemany("INSERT INTO items (job_id, idx, label, upload_id, seed, inputs, images, status) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, 'queued')",
+                           [(job_id, i, it["label"], it.get("upload_id"), it.get("seed"), json.dumps(_inputs(it)),
+                             int(it.get("images", 1))) for i, it in enumerate(items)])
         return job_id, True
 
     def job(self, job_id: str) -> dict | None:

@@ -15,7 +15,7 @@ import zipfile
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
@@ -62,6 +62,20 @@ def owned_job(store: Store, job_id: str, caller: Caller) -> dict:
 
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON (its size already bounded by ``studio.bodylimit``); a body that is not
+    UTF-8 JSON, or nests too deeply, is a 422 ``invalid`` as api.md says of a malformed body."""
+    raw = await request.body()
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ApiError(422, "invalid", f"the body is not UTF-8 JSON (byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise ApiError(422, "invalid", f"the body is not valid JSON ({err.msg}, character {err.pos})") from None
+    except RecursionError:
+        raise ApiError(422, "invalid", "the body nests too deeply to be a job") from None
 JOB_IN = {"$ref": "#/components/schemas/JobIn"}  # filled in by the app's openapi (studio/app.py)
 EXAMPLES = {  # what /docs offers to try (one body per tool is in the schema)
     "generate": {"summary": "generate: two seeds, 16 images each",
@@ -75,7 +89,8 @@ EXAMPLES = {  # what /docs offers to try (one body per tool is in the schema)
 @router.post("", status_code=202, response_model=JobOut, responses=responses(400, 401, 403, 409, 422, 429),
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": JOB_IN, "examples": EXAMPLES}}}})
-def create_job(request: Request, response: Response, body: Any = Body(...), caller: Caller = Depends(authenticate),
+def create_job(request: Request, response: Response, caller: Caller = Depends(authenticate),
+               body: Any = Depends(json_body),  # after the key: no body is parsed for a caller without one
                idempotency_key: str | None = Header(default=None, max_length=200,
                                                     description="a retried POST with the same key returns the same job")
                ) -> JobOut:

@@ -1,0 +1,149 @@
+"""What one request may cost (issue 28's findings 2-5, each reproduced): bodies capped before
+parsing, malformed bodies as api.md says, parameters that depend on the model checked at submit,
+and a daily quota that counts every image a job makes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ganforge.studio.bodylimit import BodyLimit
+
+from .conftest import key
+
+GENERATE = {"tool": "generate", "model": "fashion-cgan"}
+JSON = {"Content-Type": "application/json"}
+
+
+# ------------------------------------------------------------------------------ bodies capped
+
+def run_asgi(app, *, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, bytes, int]:
+    """Call ASGI ``app`` with a POST; (status, body, how many body messages it read)."""
+    sent, reads = [], [0]
+    pending = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+    async def receive():
+        reads[0] += 1
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/jobs", "headers": headers}
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body"), reads[0]
+
+
+async def echo(scope, receive, send):
+    """An app that reads the whole body and answers its length."""
+    size = 0
+    while True:
+        message = await receive()
+        size += len(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(size).encode()})
+
+
+def test_a_body_declared_too_large_is_refused_without_reading_it():
+    status, body, reads = run_asgi(BodyLimit(echo, max_bytes=100), headers=[(b"content-length", b"200000000")],
+                                   chunks=[b"x" * 10])
+    assert (status, reads) == (413, 0)
+    assert json.loads(body)["error"]["code"] == "too_large" and "200000000 bytes" in body.decode()
+
+
+def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit():
+    status, _, reads = run_asgi(BodyLimit(echo, max_bytes=100), headers=[], chunks=[b"x" * 60] * 50)
+    assert (status, reads) == (413, 2)  # the second 60-byte chunk passed 100: nothing more was read
+
+
+def test_a_body_within_the_limit_reaches_the_app_whole():
+    status, body, _ = run_asgi(BodyLimit(echo, max_bytes=100), headers=[], chunks=[b"x" * 40, b"y" * 60])
+    assert (status, body) == (200, b"100")
+
+
+def test_the_server_refuses_a_large_json_body_with_413(client, app):
+    headers = {**key(app), **JSON}
+    junk = json.dumps({**GENERATE, "junk": "x" * (2**20)})
+    r = client.post("/v1/jobs", content=junk, headers=headers)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    assert client.post("/v1/jobs", json={**GENERATE, "params": {"count": 1}}, headers=headers).status_code == 202
+
+
+# -------------------------------------------------------------------- malformed bodies: 422
+
+@pytest.mark.parametrize("body, needle", [
+    (b'{"tool": "generate", "model": "\xff\xfe"}', "not UTF-8 JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
+    (b'{"tool": "gen', "not valid JSON"),
+])
+def test_malformed_bodies_are_422_invalid(client, app, body, needle):
+    r = client.post("/v1/jobs", content=body, headers={**key(app), **JSON})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid" and needle in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("value", [True, "8", 8.0])
+def test_params_take_json_types_as_documented(client, app, value):
+    r = client.post("/v1/jobs", json={**GENERATE, "params": {"count": value}}, headers=key(app))
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "params.count")
+
+
+# ----------------------------------------------------------- model-dependent parameters at submit
+
+@pytest.mark.parametrize("layers, needle", [
+    ("0-9999", "fashion-stylegan has 9 style layers: choose within 0-8, got 0-9999"),
+    ("9", "choose within 0-8"),
+    ("5-1", "'5-1' is a reversed range; write the lower layer first (1-5)"),
+])
+def test_style_layers_are_checked_against_the_model_at_submit(client, app, layers, needle):
+    headers = key(app)
+    r = client.post("/v1/jobs", headers=headers, json={"tool": "mix", "model": "fashion-stylegan",
+                                                       "params": {"layers": layers, "classes": "bag"}})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "params.layers", r.text
+    assert needle in r.json()["error"]["message"]
+    assert client.get("/v1/jobs", headers=headers).json()["jobs"] == []
+    ok = client.post("/v1/jobs", headers=headers, json={"tool": "mix", "model": "fashion-stylegan",
+                                                        "params": {"layers": "0-8", "classes": "bag"}})
+    assert ok.status_code == 202
+
+
+# ------------------------------------------------------------------- quotas count images
+
+def test_the_daily_quota_counts_every_image_of_a_grid(client, app):
+    headers = key(app, "bob", images_per_day=3)
+    r = client.post("/v1/jobs", json={**GENERATE, "params": {"seeds": [1], "count": 4}}, headers=headers)
+    assert r.status_code == 429 and "this job makes 4 images" in r.json()["error"]["message"]
+    assert client.post("/v1/jobs", json={**GENERATE, "params": {"seeds": [1], "count": 3}},
+                       headers=headers).status_code == 202
+    assert client.get("/v1/usage", headers=headers).json()["images_today"]["used"] == 3
+    r = client.post("/v1/jobs", json={**GENERATE, "params": {"seeds": [2], "count": 1}}, headers=headers)
+    assert r.status_code == 429
+
+
+@pytest.mark.parametrize("tool, params, images", [
+    ("generate", {"seeds": [1, 2], "count": 5}, 10),
+    ("interpolate", {"seeds": [1, 2, 3], "steps": 4, "classes": "bag"}, 11),  # 3 keyframes + 2 x 4 between
+    ("mix", {"rows": [1, 2], "cols": [3, 4, 5], "classes": "bag"}, 11),  # 6 cells + 2 + 3 on the edges
+])
+def test_each_generation_tool_counts_the_images_it_makes(client, app, tool, params, images):
+    headers = key(app, "carol", images_per_day=1000)
+    model = "fashion-stylegan" if tool == "mix" else "fashion-cgan"
+    assert client.post("/v1/jobs", json={"tool": tool, "model": model, "params": params},
+                       headers=headers).status_code == 202
+    assert client.get("/v1/usage", headers=headers).json()["images_today"]["used"] == images
+
+
+def test_items_from_before_image_counts_count_one_image_each(tmp_path):
+    from ganforge.studio.store import Store
+
+    fixture = Path(__file__).parent / "fixtures" / "datadir-v1"
+    shutil.copytree(fixture, tmp_path / "d")
+    store = Store(tmp_path / "d")
+    rows = store.query("SELECT images, COUNT(*) AS n FROM items GROUP BY images")
+    assert [(r["images"], r["n"] > 0) for r in rows] == [(1, True)]

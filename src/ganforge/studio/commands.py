@@ -150,7 +150,7 @@ def keys() -> None:
 @click.option("--rate", default="60/min", show_default=True, metavar="N/UNIT",
               help="requests allowed per window: N/s, N/min, N/h or N/day (429 with Retry-After past it)")
 @click.option("--images-per-day", type=click.IntRange(min=0, max=MAX_IMAGES_PER_DAY), default=None,
-              help="images (job items) per UTC day; default unlimited")
+              help="images per UTC day, every image a job makes (each picture of a grid); default unlimited")
 @click.option("--admin", is_flag=True, help="may manage keys through the API (/v1/keys) and see every job")
 @data_dir_option
 def keys_create(name: str, rate: str, images_per_day: int | None, admin: bool, data_dir: Path) -> None:

@@ -137,6 +137,11 @@ class ServiceTool:
             return [Item(label=f"image {i + 1}", inputs={batch.name: i, **singles}) for i in range(counts[batch.name])]
         return [Item(label=f"seed {s}", inputs=singles, seed=s) for s in getattr(params, "seeds", [0])]
 
+    def output_size(self, model: str, params: StrictModel, size: tuple[int, int]) -> tuple[int, int] | None:
+        """(width, height) of the result an input image of ``size`` gives, before any work (None:
+        the tool's results do not grow with its inputs)."""
+        return None
+
     def images(self, params: StrictModel) -> int:
         """How many images one item makes (every picture of a grid counts): what the daily image
         quota counts, known before the job is queued."""
@@ -446,6 +451,9 @@ class ImageTool(ServiceTool):
             loaded(model.name).check(params)
         except GanforgeError as err:
             raise ParamsError(f"params.{next(iter(params.model_fields_set), 'options')}", str(err)) from None
+
+    def output_size(self, model, params, size):
+        return loaded(model).output_size(size, params)
 
     def run_item(self, pipe, params, item, sources, progress=None):
         from ..data.photoio import read_photo

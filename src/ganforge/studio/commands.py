@@ -79,8 +79,13 @@ def _check_port(host: str, port: int) -> None:
 @click.option("--stale-seconds", type=click.FloatRange(min=1), default=30.0, show_default=True,
               help="a running job whose worker sent no heartbeat for this long (a killed server or worker) is "
                    "queued again; after 3 tries it fails with the reason")
+@click.option("--max-output-megapixels", type=click.FloatRange(min=0.01), default=100.0, show_default=True,
+              help="the largest result image a job may make (a 24 MP photo upscaled 2x is 96 MP); bigger ones are "
+                   "refused at submit with 413")
+@click.option("--max-images-per-job", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="the most images one job may make, every picture of a grid counted; more is refused with 422")
 def serve(host: str, port: int, data_dir: Path, workers: int, queue: str, signin_minutes: float,
-          secure_cookies: bool, stale_seconds: float) -> None:
+          secure_cookies: bool, stale_seconds: float, max_output_megapixels: float, max_images_per_job: int) -> None:
     """Start the studio: the web page, the REST API (/v1, documented at /docs) and the job workers.
 
     Prints the address and a one-time sign-in link for the page. Jobs and keys live in
@@ -100,7 +105,8 @@ def serve(host: str, port: int, data_dir: Path, workers: int, queue: str, signin
 
     _check_port(host, port)
     settings = StudioSettings(data_dir=data_dir, queue=queue, workers=workers, secure_cookies=secure_cookies,
-                              signin_minutes=signin_minutes, stale_seconds=stale_seconds)
+                              signin_minutes=signin_minutes, stale_seconds=stale_seconds,
+                              max_output_megapixels=max_output_megapixels, max_images_per_job=max_images_per_job)
     base = _base_url(host, port)
     link = signin_link(data_dir, base, signin_minutes)
 

@@ -145,6 +145,7 @@ def submit(store: Store, settings: Any, key: Any, body: JobBase, idempotency: st
                        field="inputs" if tool.takes_images else "params.seeds")
     uploads = _own_uploads(store, key, tool, inputs)
     per_item = tool.images(params)
+    _check_cost(settings, tool, body.model, params, inputs, uploads, len(plan) * per_item)
     _check_quota(store, key, len(plan) * per_item)
     batch = next((spec.name for spec in tool.inputs if spec.many), None)
     items = []
@@ -182,6 +183,31 @@ def _own_uploads(store: Store, key: Any, tool: ServiceTool, inputs: dict[str, li
                                                f"{media.title} ({', '.join(media.media_types)})", field=where)
             rows[upload_id] = row
     return rows
+
+
+def _check_cost(settings: Any, tool: ServiceTool, model: str, params: Any, inputs: dict[str, list[str]],
+                uploads: dict[str, dict], n_images: int) -> None:
+    """What the job will cost, known before it is queued: the images it makes against
+    ``max_images_per_job`` (422), and the size of each result an upload gives against
+    ``max_output_megapixels`` (413), so no job can grow past what the server was sized for."""
+    if n_images > settings.max_images_per_job:
+        raise ApiError(422, "invalid", f"this job makes {n_images} images; this server makes at most "
+                                       f"{settings.max_images_per_job} in one job (--max-images-per-job)",
+                       field="params")
+    plain = len(tool.inputs) == 1
+    for name, ids in inputs.items():
+        for i, upload_id in enumerate(ids):
+            row = uploads[upload_id]
+            out = tool.output_size(model, params, (int(row["width"]), int(row["height"])))
+            if out is None:
+                continue
+            mp = out[0] * out[1] / 1e6
+            if mp > settings.max_output_megapixels:
+                where = f"inputs[{i}]" if plain else f"inputs.{name}[{i}]"
+                raise ApiError(413, "too_large", f"{where}: '{row['filename']}' ({row['width']} x {row['height']}) "
+                                                 f"would give a {out[0]} x {out[1]} result, {mp:.0f} megapixels; this "
+                                                 f"server makes at most {settings.max_output_megapixels:g} megapixels "
+                                                 "per result (--max-output-megapixels)", field=where)
 
 
 def _check_quota(store: Store, key: Any, n_images: int) -> None:

@@ -197,8 +197,17 @@ def test_the_output_limit_is_a_server_setting(tmp_path):
                                                               "inputs": [upload]}).status_code == 202
 
 
-def test_a_job_making_more_images_than_the_server_allows_is_refused(client, app):
-    r = client.post("/v1/jobs", headers=key(app), json={**GENERATE, "params": {"seeds": list(range(64)),
-                                                                               "count": 100}})
-    assert r.status_code == 422 and "this job makes 6400 images" in r.json()["error"]["message"]
-    assert "at most 1000 in one job" in r.json()["error"]["message"]
+def test_a_job_making_more_images_than_the_server_allows_is_refused(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from .conftest import make_app
+
+    app = make_app(tmp_path / "s", max_images_per_job=1000)
+    with TestClient(app) as client:
+        headers = key(app)
+        r = client.post("/v1/jobs", headers=headers, json={**GENERATE, "params": {"seeds": list(range(64)),
+                                                                                  "count": 100}})
+        assert r.status_code == 422 and "this job makes 6400 images" in r.json()["error"]["message"]
+        assert "at most 1000 in one job" in r.json()["error"]["message"]
+        assert client.post("/v1/jobs", headers=headers, json={**GENERATE, "params": {"seeds": list(range(10)),
+                                                                                     "count": 100}}).status_code == 202

@@ -82,7 +82,7 @@ def _check_port(host: str, port: int) -> None:
 @click.option("--max-output-megapixels", type=click.FloatRange(min=0.01), default=100.0, show_default=True,
               help="the largest result image a job may make (a 24 MP photo upscaled 2x is 96 MP); bigger ones are "
                    "refused at submit with 413")
-@click.option("--max-images-per-job", type=click.IntRange(min=1), default=1000, show_default=True,
+@click.option("--max-images-per-job", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="the most images one job may make, every picture of a grid counted; more is refused with 422")
 def serve(host: str, port: int, data_dir: Path, workers: int, queue: str, signin_minutes: float,
           secure_cookies: bool, stale_seconds: float, max_output_megapixels: float, max_images_per_job: int) -> None:

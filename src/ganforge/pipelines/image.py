@@ -32,6 +32,7 @@ from .onnx import onnx_runner
 
 Progress = Callable[[int, int], None] | None  # (done, total) work units (tiles) of one photo
 RUNTIMES = ("torch", "onnx")  # what runs the network: torch, or onnxruntime on an ONNX export
+BF16_ONNX = "--precision bf16 is for the torch runtime; onnxruntime runs the fp32 graph"
 
 
 def _own_fields_first(schema: dict[str, Any], model: type) -> None:
@@ -139,7 +140,7 @@ class ImagePipeline(Pipeline):
         built once per precision and kept."""
         if self._onnx is not None:
             if precision == "bf16":
-                raise GanforgeError("--precision bf16 is for the torch runtime; onnxruntime runs the fp32 graph")
+                raise GanforgeError(BF16_ONNX)
             return self._onnx
         wanted = precision or self.default_precision
         key = resolve_precision(wanted, self.device) if wanted is not None else "network"
@@ -171,7 +172,7 @@ class ImagePipeline(Pipeline):
         if runtime not in RUNTIMES:
             raise GanforgeError(f"runtime '{runtime}' is not one of {', '.join(RUNTIMES)}")
         if runtime == "onnx" and precision == "bf16":
-            raise GanforgeError("--precision bf16 is for the torch runtime; onnxruntime runs the fp32 graph")
+            raise GanforgeError(BF16_ONNX)
         if runtime == "torch":
             if onnx is not None:
                 raise GanforgeError("--onnx FILE needs --runtime onnx")

@@ -60,7 +60,7 @@ class JobBase(BaseModel):
 
 def tool_body(tool: ServiceTool) -> type[JobBase]:
     """The request body of one tool: ``tool`` fixed to its name, ``params`` its Params model."""
-    return create_model(f"{tool.Params.__name__.removesuffix('Params').removesuffix('Options') or tool.name}Job",
+    return create_model(f"{tool.name.title().replace('-', '').replace('_', '')}Job",
                         __base__=JobBase, __module__=__name__,
                         tool=(Literal[tool.name], Field(description=tool.summary)),
                         inputs=(inputs_type(tool), Field(default_factory=dict, description=(
@@ -119,6 +119,12 @@ def openapi_components() -> tuple[dict, dict]:
     return schema, defs
 
 
+def input_field(tool: ServiceTool, name: str, i: int) -> str:
+    """The field an error about upload ``i`` of input ``name`` names: ``inputs[i]`` for a tool
+    with one input (as a plain list is written), else ``inputs.NAME[i]``."""
+    return f"inputs[{i}]" if len(tool.inputs) == 1 else f"inputs.{name}[{i}]"
+
+
 def _refuse(err: GanforgeError, field: str) -> ApiError:
     if isinstance(err, ParamsError):
         return ApiError(422, "invalid", str(err), field=err.field)
@@ -165,14 +171,12 @@ def submit(store: Store, settings: Any, key: Any, body: JobBase, idempotency: st
 
 
 def _own_uploads(store: Store, key: Any, tool: ServiceTool, inputs: dict[str, list[str]]) -> dict[str, dict]:
-    """The caller's uploads named by ``inputs``, each of the media its input declares. An error
-    names ``inputs[i]`` for a tool with one input (as a plain list is written), else ``inputs.NAME[i]``."""
-    plain = len(tool.inputs) == 1
+    """The caller's uploads named by ``inputs``, each of the media its input declares."""
     specs = {spec.name: spec for spec in tool.inputs}
     rows = {}
     for name, ids in inputs.items():
         for i, upload_id in enumerate(ids):
-            where = f"inputs[{i}]" if plain else f"inputs.{name}[{i}]"
+            where = input_field(tool, name, i)
             row = store.upload(upload_id)
             if row is None or row["key_id"] != key.id:
                 raise ApiError(422, "invalid", f"{where}: no upload '{upload_id}' of yours (POST /v1/uploads first)",
@@ -194,7 +198,6 @@ def _check_cost(settings: Any, tool: ServiceTool, model: str, params: Any, input
         raise ApiError(422, "invalid", f"this job makes {n_images} images; this server makes at most "
                                        f"{settings.max_images_per_job} in one job (--max-images-per-job)",
                        field="params")
-    plain = len(tool.inputs) == 1
     for name, ids in inputs.items():
         for i, upload_id in enumerate(ids):
             row = uploads[upload_id]
@@ -203,7 +206,7 @@ def _check_cost(settings: Any, tool: ServiceTool, model: str, params: Any, input
                 continue
             mp = out[0] * out[1] / 1e6
             if mp > settings.max_output_megapixels:
-                where = f"inputs[{i}]" if plain else f"inputs.{name}[{i}]"
+                where = input_field(tool, name, i)
                 raise ApiError(413, "too_large", f"{where}: '{row['filename']}' ({row['width']} x {row['height']}) "
                                                  f"would give a {out[0]} x {out[1]} result, {mp:.0f} megapixels; this "
                                                  f"server makes at most {settings.max_output_megapixels:g} megapixels "

@@ -179,8 +179,8 @@ def ganforge_command() -> list[str]:
 class OwnServer:
     """``ganforge serve`` in a subprocess on a temporary data dir, with a high-rate key."""
 
-    def __init__(self, workers: int, threads: int, keep: bool) -> None:
-        self.workers, self.keep = workers, keep
+    def __init__(self, workers: int, threads: int, keep: bool, serve_args: tuple[str, ...] = ()) -> None:
+        self.workers, self.keep, self.serve_args = workers, keep, serve_args
         self.dir = Path(tempfile.mkdtemp(prefix="ganforge-studio-load-"))
         self.data_dir = self.dir / "data"
         self.log_path = self.dir / "serve.log"
@@ -200,7 +200,8 @@ class OwnServer:
             self.url = f"http://127.0.0.1:{port}"
             with open(self.log_path, "w") as log:
                 self.proc = subprocess.Popen([*ganforge_command(), "serve", "--port", str(port), "--data-dir",
-                                              str(self.data_dir), "--workers", str(self.workers)],
+                                              str(self.data_dir), "--workers", str(self.workers),
+                                              *self.serve_args],
                                              stdout=log, stderr=subprocess.STDOUT, env=self.env)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.proc.poll() is None:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.images import to_uint8
-from ganforge.tiling import axis_weights, run_tiled, tile_grid
+from ganforge.tiling import axis_weights, run_tiled, tile_grid, tiled_bytes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -213,3 +213,32 @@ def test_bad_images_are_value_errors(image):
 def test_a_model_of_the_wrong_scale_is_a_value_error():
     with pytest.raises(ValueError, match="check scale and out_channels"):
         run_tiled(lambda x: x, np.zeros((40, 40, 3), np.uint8), scale=2, out_channels=3, tile=16, overlap=4)
+
+
+@pytest.mark.parametrize(("tile", "scale"), [(64, 2), (96, 1), (None, 2)])
+def test_tiled_bytes_covers_what_run_tiled_allocates(tile, scale):
+    """The figure the studio's memory estimate uses, against numpy's allocations as tracemalloc
+    sees them (the strip, the tiles' copies, the weights; the uint8 output is the caller's)."""
+    import tracemalloc
+
+    height, width = 200, 300
+    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+    def fn(x):
+        return F.interpolate(x, scale_factor=scale, mode="nearest") if scale > 1 else x.clone()
+
+    buffers, tile_pixels = tiled_bytes(height, width, scale=scale, in_channels=3, out_channels=3, tile=tile)
+    tracemalloc.start()
+    try:
+        run_tiled(fn, image, scale=scale, out_channels=3, tile=tile, overlap=16)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    out = height * scale * width * scale * 3
+    assert peak - out <= buffers, (peak - out, buffers)
+    if tile is not None:
+        strip = tile * scale * width * scale * 3 * 4
+        assert buffers < 2 * strip and peak - out >= strip  # the strip is the bulk, and it is there
+        assert tile_pixels == tile * tile
+    else:
+        assert tile_pixels == height * width

@@ -8,8 +8,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import weakref
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from .errors import GanforgeError
 
@@ -126,3 +129,48 @@ class TorchRunner(Runner):
             inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x for x in inputs)
         with torch.no_grad(), self.autocast():
             return self.module(*inputs).float()
+
+
+class _PeakTensorBytes(TorchDispatchMode):
+    """Counts the bytes of the tensor storages every torch operation makes while active, as they
+    live and die, and keeps the peak. A storage counts once however many views share it, and
+    leaves when the last Python tensor over it is gone (the storage's own free may come later
+    for a view that outlives it; temporary buffers inside a kernel are not seen)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, list[int]] = {}  # storage address -> [bytes, tensors over it]
+        self.current = self.peak = 0
+
+    def _release(self, key: int) -> None:
+        entry = self.live.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.current -= entry[0]
+            del self.live[key]
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.device.type != "meta":
+                storage = t.untyped_storage()
+                key = storage.data_ptr()
+                if key not in self.live:
+                    self.live[key] = [storage.nbytes(), 0]
+                    self.current += storage.nbytes()
+                    self.peak = max(self.peak, self.current)
+                self.live[key][1] += 1
+                weakref.finalize(t, self._release, key)
+        return out
+
+
+def peak_tensor_bytes(fn, *inputs: torch.Tensor) -> int:
+    """The peak bytes of the tensors ``fn(*inputs)`` makes (its inputs and weights not included),
+    under ``torch.no_grad``: what one call of a network adds to a process's memory, measured on
+    a small input and scaled by the caller (convolutions' activations grow with the pixels)."""
+    with torch.no_grad(), _PeakTensorBytes() as probe:
+        out = fn(*inputs)
+        del out
+    return probe.peak

@@ -175,6 +175,20 @@ def _shift_up(strip: np.ndarray, rows: int) -> None:
     strip[max(height - rows, 0):] = 0
 
 
+def tiled_bytes(height: int, width: int, *, scale: int, in_channels: int, out_channels: int, tile: int | None,
+                align: int = 1) -> tuple[int, int]:
+    """What :func:`run_tiled` holds besides its uint8 input and output, before it runs:
+    ``(bytes, tile_pixels)``: the float32 buffers (the strip one tile row tall and as wide as the
+    output, plus one tile's input and output; in one piece, the whole image's), and the input
+    pixels of the largest tile the network sees (what its activations grow with)."""
+    padded_h, padded_w = -(-height // align) * align, -(-width // align) * align
+    tile_h, tile_w = (padded_h, padded_w) if tile is None else (min(tile, padded_h), min(tile, padded_w))
+    one_tile = tile_h * tile_w * (in_channels + 2 * scale * scale * out_channels) * 4  # input, output, weighted copy
+    one_piece = tile_h == padded_h and tile_w == padded_w
+    strip = 0 if one_piece else tile_h * scale * padded_w * scale * out_channels * 4
+    return strip + one_tile, tile_h * tile_w
+
+
 def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray, *, scale: int, out_channels: int,
               tile: int | None, overlap: int, align: int = 1,
               progress: Callable[[int, int], None] | None = None) -> np.ndarray:

@@ -247,3 +247,25 @@ def test_colorize_respects_the_network_alignment():
     pixels = np.random.default_rng(0).integers(0, 256, (37, 29, 3), dtype=np.uint8)
     out = TOOLS.get("colorize").infer(TorchRunner(net, "fp32"), pixels, scale=1, options=InferenceOptions())
     assert out.shape == (37, 29, 3)
+
+
+@pytest.mark.parametrize("size", [(420, 300), (97, 130)])
+def test_colorize_in_strips_gives_the_whole_image_numbers(size, monkeypatch):
+    """Full-resolution work goes strip by strip (bounded memory) and the working-resolution copy
+    row by row; both give exactly the pixels of converting the whole image at once."""
+    from ganforge.enhance import colorize
+
+    pixels = np.random.default_rng(2).integers(0, 256, (*size, 3), dtype=np.uint8)
+    runner = TorchRunner(tiny_unet(), "fp32")
+    # the whole image at once, as before strips: one float copy, one resize, one conversion
+    rgb = torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None].float().div(255)
+    h, w = size
+    f = min(1.0, colorize.WORK_SIZE / max(h, w))
+    small = F.interpolate(rgb, size=(round(h * f), round(w * f)), mode="area") if f < 1 else rgb
+    ab = runner(colorize.lightness(small))
+    ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False) if f < 1 else ab
+    whole = lab_to_rgb(torch.cat([rgb_to_lab(rgb)[:, :1], ab.clamp(-1, 1) * AB_RANGE], 1))
+    whole = whole[0].mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    monkeypatch.setattr(colorize, "STRIP_PIXELS", 7 * w + 3)  # several strips, the last one short
+    out = TOOLS.get("colorize").infer(runner, pixels, scale=1, options=InferenceOptions())
+    assert np.array_equal(out, whole)

@@ -265,7 +265,7 @@ def test_keys_commands(app, client, tmp_path, monkeypatch, capsys):
     assert code == 0
     code, out, _ = ganforge("keys", "list")
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
-    assert rows["ci-bot"][1:] == [secret.split("_")[1], "10/s", "50", "no", "live"]
+    assert rows["ci-bot"][1:] == [secret.split("_")[1], "10/s", "50", "-", "-", "no", "live"]  # no caps of its own
     assert rows["ops"][-2:] == ["yes", "live"] and secret not in out
 
     code, _, err = ganforge("keys", "revoke", "ci-bot")

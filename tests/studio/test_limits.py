@@ -216,3 +216,74 @@ def test_a_job_making_more_images_than_the_server_allows_is_refused(limited):
                                                                                "count": 100}})
     assert ok.status_code == 202
     client.delete(f"/v1/jobs/{ok.json()['id']}", headers=headers)  # a thousand images are not this test's work
+
+
+# ----------------------------------------------- per-key limits and the job's memory at submit
+
+def test_a_key_can_have_a_lower_output_limit_than_the_server(limited):
+    client, owner = limited()
+    capped = key(client.app, "small", max_output_megapixels=0.1)
+    upload = upload_png(client, capped, (200, 200))
+    body = {"tool": "upscale", "model": "photo-upscale-x2", "params": {"tile": 128}}
+    r = client.post("/v1/jobs", headers=capped, json={**body, "inputs": [upload]})
+    assert r.status_code == 413, r.text
+    message = r.json()["error"]["message"]
+    assert "400 x 400 result" in message and "at most 0.1 megapixels per result (key 'small' --max-output-megapixels)" \
+        in message
+    assert client.get("/v1/jobs", headers=capped).json()["jobs"] == []
+    # the same job from a key without its own limit is the server's to judge: accepted
+    ok = client.post("/v1/jobs", headers=owner, json={**body, "inputs": [upload_png(client, owner, (200, 200))]})
+    assert ok.status_code == 202, ok.text
+    # a key's limit above the server's does not raise the server's
+    loose = key(client.app, "loose", max_output_megapixels=5000)
+    limits = client.get("/v1/usage", headers=loose).json()["job"]
+    assert limits["max_output_megapixels"] == 100.0 and limits["max_job_memory_mib"] == 2048
+    assert client.get("/v1/usage", headers=capped).json()["job"]["max_output_megapixels"] == 0.1
+
+
+def test_a_job_whose_memory_estimate_is_past_the_limit_is_refused_with_the_figure(limited):
+    client, headers = limited(max_job_memory_mib=64)
+    upload = upload_png(client, headers, (1000, 1000))
+    big = client.post("/v1/jobs", headers=headers, json={"tool": "upscale", "model": "photo-upscale-x2",
+                                                         "params": {"tile": 512}, "inputs": [upload]})
+    assert big.status_code == 413 and big.json()["error"]["field"] == "inputs[0]", big.text
+    message = big.json()["error"]["message"]
+    figure = int(message.split("would need about ")[1].split(" MiB")[0].replace(",", ""))
+    assert figure > 64 and "at most 64 MiB per job (--max-job-memory-mib)" in message
+    assert client.get("/v1/jobs", headers=headers).json()["jobs"] == []
+    small = client.post("/v1/jobs", headers=headers, json={"tool": "upscale", "model": "photo-upscale-x2",
+                                                           "params": {"tile": 64},
+                                                           "inputs": [upload_png(client, headers, (100, 100))]})
+    assert small.status_code == 202, small.text
+
+
+def test_the_memory_estimate_grows_with_the_image_and_the_tile():
+    from ganforge.service.tools import TOOLS
+
+    upscale = TOOLS.get("upscale")
+    small_tile, big_tile = upscale.Params(tile=128), upscale.Params(tile=1024)
+    est = lambda params, size: upscale.memory("photo-upscale-x2", params, size)  # noqa: E731
+    assert est(small_tile, (2000, 2000)) < est(big_tile, (2000, 2000))
+    assert est(small_tile, (1000, 1000)) < est(small_tile, (2000, 2000))
+    # the uint8 result alone (4 bytes a pixel of room) is a floor the estimate never goes under
+    assert est(small_tile, (2000, 2000)) > 4000 * 4000 * 4
+    # a tool that makes from seeds has no size-dependent cost
+    assert TOOLS.get("generate").memory("fashion-cgan", TOOLS.get("generate").Params(), (64, 64)) is None
+
+
+def test_keys_create_takes_per_key_limits_and_lists_them(tmp_path):
+    from click.testing import CliRunner
+
+    from ganforge.cli import cli as main
+
+    runner = CliRunner()
+    data = str(tmp_path / "data")
+    made = runner.invoke(main, ["keys", "create", "bob", "--max-output-megapixels", "12.5",
+                                "--max-job-memory-mib", "512", "--data-dir", data])
+    assert made.exit_code == 0, made.output
+    listing = runner.invoke(main, ["keys", "list", "--data-dir", data]).output
+    row = next(line for line in listing.splitlines() if line.startswith("bob"))
+    assert row.split()[4:6] == ["12.5", "512"]
+    bad = runner.invoke(main, ["keys", "create", "eve", "--max-job-memory-mib", "0", "--data-dir", data])
+    assert bad.exit_code != 0 and "--max-job-memory-mib" in bad.output
+    assert "eve" not in runner.invoke(main, ["keys", "list", "--data-dir", data]).output

@@ -81,7 +81,7 @@ def test_fixture_is_an_unversioned_old_data_dir(manifest):
 def test_v1_rows_are_kept_and_new_columns_backfilled(v1_dir, manifest):
     before = dump(v1_dir)
     store = Store(v1_dir)
-    assert user_version(v1_dir) == SCHEMA_VERSION == 3
+    assert user_version(v1_dir) == SCHEMA_VERSION == 4
     after = dump(v1_dir)
     for table in TABLES:  # every old row, every old column, the same value
         assert [{k: r[k] for k in old} for r, old in zip(after[table], before[table])] == before[table], table
@@ -92,7 +92,8 @@ def test_v1_rows_are_kept_and_new_columns_backfilled(v1_dir, manifest):
     assert len(keys) == len(manifest["keys"]) == 3
     for old in manifest["keys"]:
         key = keys[old["name"]]
-        assert {**vars(key), "hash": old["hash"]} == old
+        # keys made before per-key limits have none (the server's limits apply)
+        assert {**vars(key), "hash": old["hash"]} == {**old, "max_output_megapixels": None, "max_job_memory_mib": None}
         assert store.query("SELECT hash FROM keys WHERE id = ?", (key.id,))[0]["hash"] == old["hash"]
     assert keys["studio-owner"].admin and not keys["alice"].admin
     assert keys["mallory"].revoked is not None and keys["alice"].revoked is None
@@ -254,5 +255,5 @@ def test_two_openers_of_a_new_data_dir_migrate_it_once(tmp_path, monkeypatch):
     for t in threads:
         t.join(60)
     assert errors == []
-    assert runs == ["_create_v1", "_typed_inputs", "_images_per_item"]  # each once, though both openers found a new file
+    assert runs == ["_create_v1", "_typed_inputs", "_images_per_item", "_key_limits"]  # each once, though both openers found a new file
     assert user_version(data_dir) == SCHEMA_VERSION

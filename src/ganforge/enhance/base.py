@@ -12,7 +12,7 @@ from torch import nn
 from ..errors import GanforgeError
 from ..registry import Registry
 from ..runtime import Runner
-from ..tiling import run_tiled
+from ..tiling import run_tiled, tiled_bytes
 
 Progress = Callable[[int, int], None] | None  # (done, total) work units of one image
 
@@ -63,6 +63,14 @@ class EnhanceTool:
         network sees and what it should produce. Subclasses implement."""
         raise NotImplementedError
 
+    def working_bytes(self, network: nn.Module | Runner, activation: Callable[[int], int], size: tuple[int, int], *,
+                      scale: int, options: InferenceOptions) -> int:
+        """Bytes :meth:`infer` needs for a photo of ``size`` (width, height) besides the uint8
+        photo and result: what the studio checks before it queues a job. The default is the
+        tiled path's (:func:`tiled_working_bytes`); a tool with another path says its own."""
+        return tiled_working_bytes(network, activation, size, scale=scale, in_channels=self.channels()[0],
+                                   tile=options.tile, overlap=options.overlap)
+
     def output_scale(self, trained_scale: int, options: InferenceOptions) -> int:
         """The scale of the result for ``options`` (restore offers 1x from a 2x network)."""
         if options.scale is not None and options.scale != trained_scale:
@@ -107,15 +115,34 @@ def tiled(runner: Runner, pixels: np.ndarray, *, scale: int, options: InferenceO
                               progress=progress)
 
 
+def plan_tiles(network: nn.Module | Runner, tile: int | None, overlap: int | None) -> tuple[int | None, int, int]:
+    """``(tile, overlap, align)`` as the network's geometry needs them: the overlap defaults to
+    :func:`default_overlap`, the tile is rounded up to the alignment and to more than twice the
+    overlap."""
+    _, align = network_geometry(network)
+    overlap = overlap if overlap is not None else default_overlap(network)
+    if tile is not None:
+        tile = max(-(-tile // align) * align, 2 * overlap + align)
+    return tile, overlap, align
+
+
+def tiled_working_bytes(network: nn.Module | Runner, activation: Callable[[int], int], size: tuple[int, int], *,
+                        scale: int, in_channels: int, tile: int | None, overlap: int | None) -> int:
+    """Bytes :func:`plan_and_run_tiles` needs besides its uint8 input and output, for a photo of
+    ``size`` (width, height): its float buffers and the network's activations on one tile
+    (``activation(pixels)``: the peak bytes of one call on that many input pixels)."""
+    tile, _, align = plan_tiles(network, tile, overlap)
+    buffers, tile_pixels = tiled_bytes(size[1], size[0], scale=scale, in_channels=in_channels, out_channels=3,
+                                       tile=tile, align=align)
+    return buffers + activation(tile_pixels)
+
+
 def plan_and_run_tiles(fn: Callable[[torch.Tensor], torch.Tensor], network: nn.Module | Runner, pixels: np.ndarray, *,
                        scale: int, tile: int | None, overlap: int | None, progress: Progress) -> np.ndarray:
     """``fn`` (a tile in [-1, 1] -> ``network``'s output) over ``pixels`` in tiles planned for the
     network's geometry: the overlap defaults to :func:`default_overlap`, the tile is rounded up to
     the alignment and to more than twice the overlap; tiling errors become one-line GanforgeErrors."""
-    _, align = network_geometry(network)
-    overlap = overlap if overlap is not None else default_overlap(network)
-    if tile is not None:
-        tile = max(-(-tile // align) * align, 2 * overlap + align)
+    tile, overlap, align = plan_tiles(network, tile, overlap)
     try:
         return run_tiled(fn, pixels, scale=scale, out_channels=3, tile=tile, overlap=overlap,
                          align=align, progress=progress)

@@ -21,6 +21,7 @@ from .base import EnhanceTool, InferenceOptions, Progress, network_geometry, reg
 
 WORK_SIZE = 384  # long side, in pixels, at which the network sees the photo
 AB_RANGE = 110.0  # |a|, |b| of sRGB colours stay within this
+STRIP_PIXELS = 1 << 20  # pixels converted at a time at full resolution: float temporaries of a few MB
 TRAIN_DOWNSCALE = 2  # training crops are halved, so they show as much of a scene as the working size does
 
 
@@ -43,13 +44,23 @@ class Colorize(EnhanceTool):
         lab = rgb_to_lab(clean)
         return lab[:, :1] / 50 - 1, (lab[:, 1:] / AB_RANGE).clamp(-1, 1)
 
+    def working_bytes(self, network, activation, size, *, scale, options):
+        """The network at the working resolution, a and b at the photo's size (float32: 8 bytes
+        a pixel) and one strip's colour conversion (about 100 bytes a pixel of float temporaries)."""
+        w, h = size
+        f = min(1.0, WORK_SIZE / max(h, w))
+        small = max(1, round(h * f)) * max(1, round(w * f))
+        return activation(small) + small * 4 * 4 + w * h * 8 + min(w * h, STRIP_PIXELS) * 100
+
     def infer(self, runner: Runner, pixels: np.ndarray, *, scale: int, options: InferenceOptions,
               progress: Progress = None) -> np.ndarray:
-        rgb = torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)[None].float().div(255)
-        h, w = rgb.shape[-2:]
-        lab = rgb_to_lab(rgb)
+        h, w = pixels.shape[:2]
         f = min(1.0, WORK_SIZE / max(h, w))
-        small = F.interpolate(rgb, size=(max(1, round(h * f)), max(1, round(w * f))), mode="area") if f < 1 else rgb
+        # 1. The network sees the photo at the working resolution (never more than WORK_SIZE on a side).
+        if f < 1:
+            small = _area_resize(pixels, (max(1, round(h * f)), max(1, round(w * f))))
+        else:
+            small = _as_float(pixels)
         _, align = network_geometry(runner)
         light = lightness(small)
         sh, sw = light.shape[-2:]
@@ -57,8 +68,40 @@ class Colorize(EnhanceTool):
         if pad_h or pad_w:
             light = F.pad(light, (0, pad_w, 0, pad_h), mode="replicate")
         ab = runner(light.to(runner.device)).cpu()[..., :sh, :sw]
+        # 2. Its a, b at the photo's size (8 bytes a pixel: the one full-size float buffer) ...
         ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False) if f < 1 else ab
-        out = lab_to_rgb(torch.cat([lab[:, :1], ab.clamp(-1, 1) * AB_RANGE], 1))
+        ab = ab.clamp_(-1, 1).mul_(AB_RANGE)
+        # 3. ... joined with the photo's own lightness strip by strip, into the uint8 result: the
+        # colour conversions work pixel by pixel, so strips give the whole image's numbers while
+        # their float temporaries stay the size of one strip.
+        out = np.empty((h, w, 3), dtype=np.uint8)
+        rows = max(1, STRIP_PIXELS // w)
+        for top in range(0, h, rows):
+            part = _as_float(pixels[top:top + rows])
+            lab = torch.cat([rgb_to_lab(part)[:, :1], ab[:, :, top:top + rows]], 1)
+            rgb = lab_to_rgb(lab)[0].mul_(255).round_().to(torch.uint8).permute(1, 2, 0)
+            out[top:top + rows] = rgb.numpy()
         if progress is not None:
             progress(1, 1)
-        return out[0].mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        return out
+
+
+def _as_float(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (h, w, 3) -> float32 (1, 3, h, w) in [0, 1]."""
+    return torch.from_numpy(np.array(pixels, copy=True)).permute(2, 0, 1)[None].float().div(255)
+
+
+def _area_resize(pixels: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float32 (1, 3, h, w) in [0, 1], area-averaged (``F.interpolate(mode="area")``)
+    one output row at a time.
+
+    Area interpolation is adaptive average pooling: output row i averages input rows
+    floor(i H / h) .. ceil((i + 1) H / h) - 1, so each output row needs only its own input rows
+    (the same sums in the same order), and the float copy of the photo never exists whole."""
+    h_in = pixels.shape[0]
+    h, w = size
+    out = torch.empty(1, 3, h, w)
+    for r in range(h):
+        lo, hi = (r * h_in) // h, -(-((r + 1) * h_in) // h)
+        out[:, :, r:r + 1] = F.adaptive_avg_pool2d(_as_float(pixels[lo:hi]), (1, w))
+    return out

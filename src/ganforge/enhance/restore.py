@@ -38,6 +38,14 @@ class Restore(EnhanceTool):
             raise GanforgeError(f"restore gives 1x or {trained_scale}x output, not {options.scale}x")
         return options.scale
 
+    def working_bytes(self, network, activation, size, *, scale, options):
+        """The tiled path's, plus, at 1x, the network's result at its own scale (uint8 and
+        Pillow's 4-byte copy) that is resized down to the photo."""
+        work = super().working_bytes(network, activation, size, scale=scale, options=options)
+        if self.output_scale(scale, options) == scale:
+            return work
+        return work + size[0] * size[1] * scale * scale * (3 + 4)
+
     def infer(self, runner: Runner, pixels: np.ndarray, *, scale: int, options: InferenceOptions,
               progress: Progress = None) -> np.ndarray:
         out = tiled(runner, pixels, scale=scale, options=options, progress=progress)

@@ -80,6 +80,11 @@ class EnhancePipeline(ImagePipeline):
         s = self.tool.output_scale(self.scale, self.inference(options))
         return size[0] * s, size[1] * s
 
+    def working_bytes(self, size: tuple[int, int], options: TiledOptions) -> int:
+        """The tool's own figure (tiles, or colorize's working resolution)."""
+        return self.tool.working_bytes(self.network, self.activation_bytes, size, scale=self.scale,
+                                       options=self.inference(options))
+
     @torch.no_grad()
     def run(self, photo: Photo, options: TiledOptions, runner: Runner, progress: Progress = None) -> Photo:
         """The photo enhanced, metadata and alpha carried over (see the module docstring)."""

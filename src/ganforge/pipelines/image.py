@@ -20,18 +20,22 @@ from __future__ import annotations
 from typing import Any, Callable, ClassVar, Literal
 
 import numpy as np
+import torch
 from PIL import Image
 from pydantic import ConfigDict, Field, ValidationError
 
 from ..data.photoio import Photo, photo_from_pil
 from ..errors import GanforgeError
-from ..runtime import Runner, TorchRunner, resolve_precision
+from ..runtime import Runner, TorchRunner, peak_tensor_bytes, resolve_precision
 from ..schema import StrictModel
 from .base import Pipeline
 from .onnx import onnx_runner
 
 Progress = Callable[[int, int], None] | None  # (done, total) work units (tiles) of one photo
 RUNTIMES = ("torch", "onnx")  # what runs the network: torch, or onnxruntime on an ONNX export
+DECODED_BYTES = 8  # an upload decoded: Pillow's image (4 bytes a pixel) and its uint8 copy (3, or 4 with alpha)
+ENCODED_BYTES = 7  # a result encoded as PNG: Pillow's copy (4 bytes a pixel) and the file (at most about 3)
+PROBE_SIDE = 64  # input side of the one small run that measures a network's activations per pixel
 BF16_ONNX = "--precision bf16 is for the torch runtime; onnxruntime runs the fp32 graph"
 
 
@@ -128,6 +132,42 @@ class ImagePipeline(Pipeline):
     def output_size(self, size: tuple[int, int], options: ImageOptions) -> tuple[int, int]:
         """(width, height) of the result for an input of ``size``: the input's by default."""
         return size
+
+    # -------------------------------------------------------------------------------- memory
+    def memory(self, size: tuple[int, int], options: ImageOptions) -> int:
+        """Peak bytes of one photo of ``size`` (width, height) decoded, through :meth:`process`
+        with ``options`` and encoded as a PNG, estimated before any work (the studio refuses a
+        job whose estimate is past its limit). The uint8 result (4 bytes a pixel, room for
+        alpha) lives throughout; the decoded photo and the working buffers while the model runs;
+        the encoder's copies after it."""
+        w, h = size
+        wo, ho = self.output_size(size, options)
+        during = w * h * DECODED_BYTES + self.working_bytes(size, options)
+        return wo * ho * 4 + max(during, wo * ho * ENCODED_BYTES)
+
+    def working_bytes(self, size: tuple[int, int], options: ImageOptions) -> int:
+        """Bytes :meth:`run` needs besides the uint8 photo and result. The default is a whole
+        photo at once: float32 input and output and the network's activations on every pixel;
+        a tiled kind says its own (bounded by the tile)."""
+        w, h = size
+        c_in = self.probe_inputs(1)[0].shape[1]
+        wo, ho = self.output_size(size, options)
+        return w * h * c_in * 4 + wo * ho * 3 * 4 * 2 + self.activation_bytes(w * h)
+
+    def probe_inputs(self, side: int) -> tuple[torch.Tensor, ...]:
+        """What the network takes, ``side`` pixels square (zeros): its input channels from the config."""
+        return (torch.zeros(1, int(self.config.model.g["in_channels"]), side, side),)
+
+    def activation_bytes(self, pixels: int) -> int:
+        """Peak bytes of the tensors one call of the network makes on an input of ``pixels``
+        pixels: measured once (fp32, on a PROBE_SIDE square, ``runtime.peak_tensor_bytes``) and
+        scaled by the area, since a convolutional network's activations grow with its input."""
+        per_pixel = self.__dict__.get("_activation_per_pixel")
+        if per_pixel is None:
+            side = -(-PROBE_SIDE // int(getattr(self.network, "alignment", 1))) * int(getattr(self.network, "alignment", 1))
+            per_pixel = peak_tensor_bytes(self.network, *self.probe_inputs(side)) / (side * side)
+            self._activation_per_pixel = per_pixel
+        return int(per_pixel * pixels)
 
     # ------------------------------------------------------------------------------- runtime
     def torch_runner(self, precision: str | None) -> Runner:

@@ -38,7 +38,7 @@ from pydantic import Field
 from torch import nn
 
 from ..data.photoio import Photo
-from ..enhance.base import network_geometry, plan_and_run_tiles
+from ..enhance.base import network_geometry, plan_and_run_tiles, tiled_working_bytes
 from ..runtime import Runner, TorchRunner
 from .base import register_pipeline
 from .image import ImagePipeline, Progress, TiledOptions
@@ -134,6 +134,14 @@ class StylePipeline(ImagePipeline):
 
     # ---------------------------------------------------------------------------------- use
     @torch.no_grad()
+    def working_bytes(self, size: tuple[int, int], options: StyleOptions) -> int:
+        """The tiles' (as the photo tools'), the strength blend's float copies of one tile, and
+        the thumbnail."""
+        tiles = tiled_working_bytes(self.network, self.activation_bytes, size, scale=1, in_channels=3,
+                                    tile=options.tile, overlap=options.overlap)
+        tile = min(size[0] * size[1], (options.tile or max(size)) ** 2)
+        return tiles + tile * 3 * 4 * 4 + THUMBNAIL * THUMBNAIL * 3 * 4 * 2
+
     def run(self, photo: Photo, options: StyleOptions, runner: Runner, progress: Progress = None) -> Photo:
         """The photo in the style, at its own size, metadata and alpha carried over."""
         rgb = np.repeat(photo.pixels[:, :, None], 3, axis=2) if photo.grey else photo.pixels

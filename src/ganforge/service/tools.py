@@ -142,6 +142,12 @@ class ServiceTool:
         the tool's results do not grow with its inputs)."""
         return None
 
+    def memory(self, model: str, params: StrictModel, size: tuple[int, int]) -> int | None:
+        """Peak bytes one item needs for an input image of ``size`` (width, height), estimated
+        before any work (None: the tool's items do not grow with its inputs; their size is
+        bounded by the parameters' schema)."""
+        return None
+
     def images(self, params: StrictModel) -> int:
         """How many images one item makes (every picture of a grid counts): what the daily image
         quota counts, known before the job is queued."""
@@ -454,6 +460,9 @@ class ImageTool(ServiceTool):
 
     def output_size(self, model, params, size):
         return loaded(model).output_size(size, params)
+
+    def memory(self, model, params, size):
+        return loaded(model).memory(size, params)
 
     def run_item(self, pipe, params, item, sources, progress=None):
         from ..data.photoio import read_photo

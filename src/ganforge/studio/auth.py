@@ -27,7 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..errors import GanforgeError
 from .errors import ApiError
-from .settings import MAX_IMAGES_PER_DAY, MAX_RATE
+from .settings import MAX_IMAGES_PER_DAY, MAX_JOB_MEMORY_MIB, MAX_OUTPUT_MEGAPIXELS, MAX_RATE
 from .store import Key, Store
 
 KEY_RE = re.compile(r"^gf_([0-9a-f]{8})_([A-Za-z0-9_-]{20,})$")
@@ -52,18 +52,26 @@ def parse_rate(text: str) -> tuple[int, int]:
 
 
 def create_key(store: Store, name: str, *, rate: str = "60/min", images_per_day: int | None = None,
-               admin: bool = False) -> tuple[Key, str]:
-    """A new key and its secret (shown once; only its hash is stored)."""
+               admin: bool = False, max_output_megapixels: float | None = None,
+               max_job_memory_mib: int | None = None) -> tuple[Key, str]:
+    """A new key and its secret (shown once; only its hash is stored). ``max_output_megapixels``
+    and ``max_job_memory_mib`` cap this key's jobs below the server's limits (None: the server's)."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
         raise GanforgeError(f"key name '{name}': use 1-64 letters, digits, '.', '_' or '-'")
     if images_per_day is not None and not 0 <= images_per_day <= MAX_IMAGES_PER_DAY:
         raise GanforgeError(f"--images-per-day must be from 0 to {MAX_IMAGES_PER_DAY}, got {images_per_day}")
+    if max_output_megapixels is not None and not 0.01 <= max_output_megapixels <= MAX_OUTPUT_MEGAPIXELS:
+        raise GanforgeError(f"--max-output-megapixels must be from 0.01 to {MAX_OUTPUT_MEGAPIXELS:g}, "
+                            f"got {max_output_megapixels:g}")
+    if max_job_memory_mib is not None and not 1 <= max_job_memory_mib <= MAX_JOB_MEMORY_MIB:
+        raise GanforgeError(f"--max-job-memory-mib must be from 1 to {MAX_JOB_MEMORY_MIB}, got {max_job_memory_mib}")
     count, seconds = parse_rate(rate)
     prefix = secrets.token_hex(4)
     secret = f"gf_{prefix}_{secrets.token_urlsafe(32)}"
     try:
         key = store.add_key(name=name, key_hash=digest(secret), prefix=prefix, admin=admin, rate_count=count,
-                            rate_seconds=seconds, images_per_day=images_per_day)
+                            rate_seconds=seconds, images_per_day=images_per_day,
+                            max_output_megapixels=max_output_megapixels, max_job_memory_mib=max_job_memory_mib)
     except KeyError:
         raise GanforgeError(f"a key named '{name}' exists; choose another name or revoke it first") from None
     return key, secret

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from ..errors import GanforgeError
-from .settings import MAX_IMAGES_PER_DAY
+from .settings import MAX_IMAGES_PER_DAY, MAX_JOB_MEMORY_MIB, MAX_OUTPUT_MEGAPIXELS
 
 DATA_DIR_HELP = "the studio's folder: studio.sqlite3 (jobs, keys), uploads/ and results/"
 DEFAULT_DATA_DIR = Path(os.environ.get("GANFORGE_STUDIO_DIR", "studio-data"))
@@ -84,8 +84,14 @@ def _check_port(host: str, port: int) -> None:
                    "refused at submit with 413")
 @click.option("--max-images-per-job", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="the most images one job may make, every picture of a grid counted; more is refused with 422")
+@click.option("--max-job-memory-mib", type=click.IntRange(min=1, max=MAX_JOB_MEMORY_MIB), default=2048,
+              show_default=True,
+              help="the most memory one job's item may need, as estimated at submit from its image size and parameters "
+                   "(a 100 MP x4 upscale with tile 512 is about 1,050 MiB); more is refused with 413. The server's peak "
+                   "stays below its idle memory plus --workers times this (docs/api.md, Limits)")
 def serve(host: str, port: int, data_dir: Path, workers: int, queue: str, signin_minutes: float,
-          secure_cookies: bool, stale_seconds: float, max_output_megapixels: float, max_images_per_job: int) -> None:
+          secure_cookies: bool, stale_seconds: float, max_output_megapixels: float, max_images_per_job: int,
+          max_job_memory_mib: int) -> None:
     """Start the studio: the web page, the REST API (/v1, documented at /docs) and the job workers.
 
     Prints the address and a one-time sign-in link for the page. Jobs and keys live in
@@ -106,7 +112,8 @@ def serve(host: str, port: int, data_dir: Path, workers: int, queue: str, signin
     _check_port(host, port)
     settings = StudioSettings(data_dir=data_dir, queue=queue, workers=workers, secure_cookies=secure_cookies,
                               signin_minutes=signin_minutes, stale_seconds=stale_seconds,
-                              max_output_megapixels=max_output_megapixels, max_images_per_job=max_images_per_job)
+                              max_output_megapixels=max_output_megapixels, max_images_per_job=max_images_per_job,
+                              max_job_memory_mib=max_job_memory_mib)
     base = _base_url(host, port)
     link = signin_link(data_dir, base, signin_minutes)
 
@@ -157,15 +164,25 @@ def keys() -> None:
               help="requests allowed per window: N/s, N/min, N/h or N/day (429 with Retry-After past it)")
 @click.option("--images-per-day", type=click.IntRange(min=0, max=MAX_IMAGES_PER_DAY), default=None,
               help="images per UTC day, every image a job makes (each picture of a grid); default unlimited")
+@click.option("--max-output-megapixels", type=click.FloatRange(min=0.01, max=MAX_OUTPUT_MEGAPIXELS), default=None,
+              help="this key's largest result image, in megapixels; the server's --max-output-megapixels applies "
+                   "if lower; default: the server's")
+@click.option("--max-job-memory-mib", type=click.IntRange(min=1, max=MAX_JOB_MEMORY_MIB), default=None,
+              help="this key's largest estimated memory of one job; the server's --max-job-memory-mib applies if "
+                   "lower; default: the server's")
 @click.option("--admin", is_flag=True, help="may manage keys through the API (/v1/keys) and see every job")
 @data_dir_option
-def keys_create(name: str, rate: str, images_per_day: int | None, admin: bool, data_dir: Path) -> None:
+def keys_create(name: str, rate: str, images_per_day: int | None, max_output_megapixels: float | None,
+                max_job_memory_mib: int | None, admin: bool, data_dir: Path) -> None:
     """Create a key NAME and print its secret (shown this once: store it now)."""
     from .auth import create_key
 
-    key, secret = create_key(_store(data_dir), name, rate=rate, images_per_day=images_per_day, admin=admin)
+    key, secret = create_key(_store(data_dir), name, rate=rate, images_per_day=images_per_day, admin=admin,
+                             max_output_megapixels=max_output_megapixels, max_job_memory_mib=max_job_memory_mib)
     click.echo(secret)
     limit = f", {images_per_day} images/day" if images_per_day is not None else ""
+    limit += f", results up to {max_output_megapixels:g} MP" if max_output_megapixels is not None else ""
+    limit += f", jobs up to {max_job_memory_mib} MiB" if max_job_memory_mib is not None else ""
     click.echo(f"created key '{key.name}' ({key.public()['rate']}{limit}{', admin' if admin else ''}); "
                "the line above is its secret, shown only now", err=True)
 
@@ -178,12 +195,16 @@ def keys_list(data_dir: Path) -> None:
     if not rows:
         click.echo("no keys yet: ganforge keys create NAME", err=True)
         return
-    click.echo(f"{'name':<20} {'prefix':<10} {'rate':<10} {'images/day':<11} {'admin':<6} state")
+    click.echo(f"{'name':<20} {'prefix':<10} {'rate':<10} {'images/day':<11} {'max MP':<8} {'max MiB':<8} "
+               f"{'admin':<6} state")
     for k in rows:
         p = k.public()
         state = "revoked" if k.revoked else "live"
         day = "-" if k.images_per_day is None else str(k.images_per_day)
-        click.echo(f"{k.name:<20} {k.prefix:<10} {p['rate']:<10} {day:<11} {'yes' if k.admin else 'no':<6} {state}")
+        mp = "-" if k.max_output_megapixels is None else f"{k.max_output_megapixels:g}"
+        mib = "-" if k.max_job_memory_mib is None else str(k.max_job_memory_mib)
+        click.echo(f"{k.name:<20} {k.prefix:<10} {p['rate']:<10} {day:<11} {mp:<8} {mib:<8} "
+                   f"{'yes' if k.admin else 'no':<6} {state}")
 
 
 @keys.command("revoke")

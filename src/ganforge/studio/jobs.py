@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +26,7 @@ from ..service.media import MEDIA
 from ..service.tools import TOOLS, ParamsError, ServiceTool, model_info
 from .auth import day_start
 from .errors import ApiError
+from .settings import MiB
 from .store import Store
 
 INPUTS_SCHEMA = {"anyOf": [{"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
@@ -151,7 +153,7 @@ def submit(store: Store, settings: Any, key: Any, body: JobBase, idempotency: st
                        field="inputs" if tool.takes_images else "params.seeds")
     uploads = _own_uploads(store, key, tool, inputs)
     per_item = tool.images(params)
-    _check_cost(settings, tool, body.model, params, inputs, uploads, len(plan) * per_item)
+    _check_cost(job_limits(settings, key), tool, body.model, params, inputs, uploads, len(plan) * per_item)
     _check_quota(store, key, len(plan) * per_item)
     batch = next((spec.name for spec in tool.inputs if spec.many), None)
     items = []
@@ -189,28 +191,65 @@ def _own_uploads(store: Store, key: Any, tool: ServiceTool, inputs: dict[str, li
     return rows
 
 
-def _check_cost(settings: Any, tool: ServiceTool, model: str, params: Any, inputs: dict[str, list[str]],
+@dataclass(frozen=True)
+class JobLimits:
+    """What one job of a key may cost: the server's limit, or the key's own where it set a lower
+    one; ``source`` names each limit's origin for messages (the option that sets it)."""
+
+    max_output_megapixels: float
+    max_job_memory_mib: int
+    max_images_per_job: int
+    max_items_per_job: int
+    source: dict[str, str]
+
+    def public(self) -> dict[str, Any]:
+        return {"max_output_megapixels": self.max_output_megapixels, "max_job_memory_mib": self.max_job_memory_mib,
+                "max_images_per_job": self.max_images_per_job, "max_items_per_job": self.max_items_per_job}
+
+
+def job_limits(settings: Any, key: Any) -> JobLimits:
+    """The limits a job of ``key`` is checked against: the lower of the server's and the key's."""
+    values, source = {}, {}
+    for name in ("max_output_megapixels", "max_job_memory_mib"):
+        server, own = getattr(settings, name), getattr(key, name, None)
+        option = "--" + name.replace("_", "-")
+        if own is not None and own < server:
+            values[name], source[name] = own, f"key '{key.name}' {option}"
+        else:
+            values[name], source[name] = server, option
+    source["max_images_per_job"] = "--max-images-per-job"
+    return JobLimits(max_images_per_job=settings.max_images_per_job, max_items_per_job=settings.max_items_per_job,
+                     source=source, **values)
+
+
+def _check_cost(limits: JobLimits, tool: ServiceTool, model: str, params: Any, inputs: dict[str, list[str]],
                 uploads: dict[str, dict], n_images: int) -> None:
     """What the job will cost, known before it is queued: the images it makes against
-    ``max_images_per_job`` (422), and the size of each result an upload gives against
-    ``max_output_megapixels`` (413), so no job can grow past what the server was sized for."""
-    if n_images > settings.max_images_per_job:
+    ``max_images_per_job`` (422); for each upload, the size of its result against
+    ``max_output_megapixels`` and the estimated peak memory of its item against
+    ``max_job_memory_mib`` (413), so no job can grow past what the server was sized for."""
+    if n_images > limits.max_images_per_job:
         raise ApiError(422, "invalid", f"this job makes {n_images} images; this server makes at most "
-                                       f"{settings.max_images_per_job} in one job (--max-images-per-job)",
+                                       f"{limits.max_images_per_job} in one job (--max-images-per-job)",
                        field="params")
     for name, ids in inputs.items():
         for i, upload_id in enumerate(ids):
             row = uploads[upload_id]
-            out = tool.output_size(model, params, (int(row["width"]), int(row["height"])))
-            if out is None:
-                continue
-            mp = out[0] * out[1] / 1e6
-            if mp > settings.max_output_megapixels:
-                where = input_field(tool, name, i)
-                raise ApiError(413, "too_large", f"{where}: '{row['filename']}' ({row['width']} x {row['height']}) "
-                                                 f"would give a {out[0]} x {out[1]} result, {mp:.0f} megapixels; this "
-                                                 f"server makes at most {settings.max_output_megapixels:g} megapixels "
-                                                 "per result (--max-output-megapixels)", field=where)
+            size = (int(row["width"]), int(row["height"]))
+            where = input_field(tool, name, i)
+            what = f"{where}: '{row['filename']}' ({size[0]} x {size[1]})"
+            out = tool.output_size(model, params, size)
+            if out is not None and out[0] * out[1] / 1e6 > limits.max_output_megapixels:
+                mp = out[0] * out[1] / 1e6
+                raise ApiError(413, "too_large", f"{what} would give a {out[0]} x {out[1]} result, {mp:.0f} megapixels; "
+                                                 f"at most {limits.max_output_megapixels:g} megapixels per result "
+                                                 f"({limits.source['max_output_megapixels']})", field=where)
+            need = tool.memory(model, params, size)
+            if need is not None and need > limits.max_job_memory_mib * MiB:
+                raise ApiError(413, "too_large", f"{what} would need about {need / MiB:,.0f} MiB with these parameters; "
+                                                 f"at most {limits.max_job_memory_mib:,} MiB per job "
+                                                 f"({limits.source['max_job_memory_mib']}): a smaller tile or image "
+                                                 "needs less", field=where)
 
 
 def _check_quota(store: Store, key: Any, n_images: int) -> None:

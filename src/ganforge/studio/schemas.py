@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .settings import MAX_IMAGES_PER_DAY
+from .settings import MAX_IMAGES_PER_DAY, MAX_JOB_MEMORY_MIB, MAX_OUTPUT_MEGAPIXELS
 
 JobStatus = Literal["queued", "running", "succeeded", "partial", "failed", "cancelled"]
 ItemStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -118,11 +118,21 @@ class Limit(BaseModel):
     resets_at: float
 
 
+class JobLimits(BaseModel):
+    """What one job of this key may cost (the server's limits, lowered by the key's own)."""
+
+    max_output_megapixels: float  # the largest result image (413 past it)
+    max_job_memory_mib: int  # the largest estimated peak memory of one item (413 past it)
+    max_images_per_job: int  # every image a job makes (422 past it)
+    max_items_per_job: int  # uploads or seeds in one job (422 past it)
+
+
 class UsageOut(BaseModel):
     key: str
     admin: bool
     requests: Limit
     images_today: Limit
+    job: JobLimits
 
 
 class SessionOut(BaseModel):
@@ -137,6 +147,10 @@ class KeyIn(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     rate: str = Field(default="60/min", description="requests per window: N/s, N/min, N/h or N/day")
     images_per_day: int | None = Field(default=None, ge=0, le=MAX_IMAGES_PER_DAY)
+    max_output_megapixels: float | None = Field(default=None, ge=0.01, le=MAX_OUTPUT_MEGAPIXELS, description=(
+        "this key's largest result image, below the server's --max-output-megapixels; empty: the server's"))
+    max_job_memory_mib: int | None = Field(default=None, ge=1, le=MAX_JOB_MEMORY_MIB, description=(
+        "this key's largest estimated job memory, below the server's --max-job-memory-mib; empty: the server's"))
     admin: bool = False
 
 
@@ -147,6 +161,8 @@ class KeyOut(BaseModel):
     admin: bool
     rate: str
     images_per_day: int | None
+    max_output_megapixels: float | None
+    max_job_memory_mib: int | None
     created: float
     revoked: float | None
 

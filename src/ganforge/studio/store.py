@@ -100,7 +100,13 @@ def _images_per_item(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE items ADD COLUMN images INTEGER NOT NULL DEFAULT 1")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _typed_inputs, _images_per_item]
+def _key_limits(db: sqlite3.Connection) -> None:
+    """Keys may have their own cost limits, below the server's (NULL: the server's apply)."""
+    db.execute("ALTER TABLE keys ADD COLUMN max_output_megapixels REAL")
+    db.execute("ALTER TABLE keys ADD COLUMN max_job_memory_mib INTEGER")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _typed_inputs, _images_per_item, _key_limits]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -197,10 +203,13 @@ class Key:
     images_per_day: int | None
     created: float
     revoked: float | None
+    max_output_megapixels: float | None = None  # this key's own caps (None: the server's)
+    max_job_memory_mib: int | None = None
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "prefix": self.prefix, "admin": self.admin,
                 "rate": f"{self.rate_count}/{_per(self.rate_seconds)}", "images_per_day": self.images_per_day,
+                "max_output_megapixels": self.max_output_megapixels, "max_job_memory_mib": self.max_job_memory_mib,
                 "created": self.created, "revoked": self.revoked}
 
 
@@ -257,13 +266,17 @@ class Store:
     # Keys, sessions and sign-in tokens -------------------------------------------------------
 
     def add_key(self, *, name: str, key_hash: str, prefix: str, admin: bool, rate_count: int, rate_seconds: int,
-                images_per_day: int | None) -> Key:
+                images_per_day: int | None, max_output_megapixels: float | None = None,
+                max_job_memory_mib: int | None = None) -> Key:
         key_id = new_id()
         with self.tx() as db:
             if db.execute("SELECT 1 FROM keys WHERE name = ?", (name,)).fetchone():
                 raise KeyError(name)
-            db.execute("INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                       (key_id, name, key_hash, prefix, int(admin), rate_count, rate_seconds, images_per_day, now()))
+            db.execute("INSERT INTO keys (id, name, hash, prefix, admin, rate_count, rate_seconds, images_per_day, "
+                       "created, revoked, max_output_megapixels, max_job_memory_mib) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                       (key_id, name, key_hash, prefix, int(admin), rate_count, rate_seconds, images_per_day, now(),
+                        max_output_megapixels, max_job_memory_mib))
         return self.key(key_id)
 
     @staticmethod
@@ -272,7 +285,8 @@ class Store:
             return None
         return Key(id=row["id"], name=row["name"], prefix=row["prefix"], admin=bool(row["admin"]),
                    rate_count=row["rate_count"], rate_seconds=row["rate_seconds"],
-                   images_per_day=row["images_per_day"], created=row["created"], revoked=row["revoked"])
+                   images_per_day=row["images_per_day"], created=row["created"], revoked=row["revoked"],
+                   max_output_megapixels=row["max_output_megapixels"], max_job_memory_mib=row["max_job_memory_mib"])
 
     def key(self, key_id: str) -> Key | None:
         return self._key(next(iter(self.query("SELECT * FROM keys WHERE id = ?", (key_id,))), None))

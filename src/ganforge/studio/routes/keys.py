@@ -31,7 +31,9 @@ def new_key(body: KeyIn, request: Request, caller: Caller = Depends(admin)) -> K
     if store.key_by_name(body.name) is not None:
         raise ApiError(409, "conflict", f"a key named '{body.name}' exists", field="name")
     try:
-        key, secret = create_key(store, body.name, rate=body.rate, images_per_day=body.images_per_day, admin=body.admin)
+        key, secret = create_key(store, body.name, rate=body.rate, images_per_day=body.images_per_day, admin=body.admin,
+                                 max_output_megapixels=body.max_output_megapixels,
+                                 max_job_memory_mib=body.max_job_memory_mib)
     except GanforgeError as err:
         raise ApiError(422, "invalid", str(err), field="rate") from None
     return KeyCreated(**key.public(), secret=secret)

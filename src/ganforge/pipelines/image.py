@@ -33,8 +33,11 @@ from .onnx import onnx_runner
 
 Progress = Callable[[int, int], None] | None  # (done, total) work units (tiles) of one photo
 RUNTIMES = ("torch", "onnx")  # what runs the network: torch, or onnxruntime on an ONNX export
-DECODED_BYTES = 8  # an upload decoded: Pillow's image (4 bytes a pixel) and its uint8 copy (3, or 4 with alpha)
-ENCODED_BYTES = 7  # a result encoded as PNG: Pillow's copy (4 bytes a pixel) and the file (at most about 3)
+# Bytes a pixel beyond what a model's own figure says, measured with bench/job_memory.py:
+DECODED_BYTES = 11  # an upload decoded: Pillow's image (4 bytes a pixel), its RGB conversion (4) and the uint8 copy (3)
+ENCODED_BYTES = 10  # a result encoded as PNG: Pillow's copy (4 bytes a pixel), the file and its copy (at most 3 each)
+KERNEL_SLACK = 1.25  # activations: convolution kernels' own buffers, which the tensor probe does not see
+ALLOCATOR_SLACK = 1.2  # freed buffers the C allocator keeps (below its mmap threshold) before they are reused
 PROBE_SIDE = 64  # input side of the one small run that measures a network's activations per pixel
 BF16_ONNX = "--precision bf16 is for the torch runtime; onnxruntime runs the fp32 graph"
 
@@ -143,7 +146,7 @@ class ImagePipeline(Pipeline):
         w, h = size
         wo, ho = self.output_size(size, options)
         during = w * h * DECODED_BYTES + self.working_bytes(size, options)
-        return wo * ho * 4 + max(during, wo * ho * ENCODED_BYTES)
+        return int(ALLOCATOR_SLACK * (wo * ho * 4 + max(during, wo * ho * ENCODED_BYTES)))
 
     def working_bytes(self, size: tuple[int, int], options: ImageOptions) -> int:
         """Bytes :meth:`run` needs besides the uint8 photo and result. The default is a whole
@@ -153,6 +156,10 @@ class ImagePipeline(Pipeline):
         c_in = self.probe_inputs(1)[0].shape[1]
         wo, ho = self.output_size(size, options)
         return w * h * c_in * 4 + wo * ho * 3 * 4 * 2 + self.activation_bytes(w * h)
+
+    def probe_network(self) -> torch.nn.Module:
+        """The module the runner runs (what :meth:`activation_bytes` measures)."""
+        return self.network
 
     def probe_inputs(self, side: int) -> tuple[torch.Tensor, ...]:
         """What the network takes, ``side`` pixels square (zeros): its input channels from the config."""
@@ -164,8 +171,10 @@ class ImagePipeline(Pipeline):
         scaled by the area, since a convolutional network's activations grow with its input."""
         per_pixel = self.__dict__.get("_activation_per_pixel")
         if per_pixel is None:
-            side = -(-PROBE_SIDE // int(getattr(self.network, "alignment", 1))) * int(getattr(self.network, "alignment", 1))
-            per_pixel = peak_tensor_bytes(self.network, *self.probe_inputs(side)) / (side * side)
+            network = self.probe_network()
+            align = int(getattr(network, "alignment", 1))
+            side = -(-PROBE_SIDE // align) * align
+            per_pixel = KERNEL_SLACK * peak_tensor_bytes(network, *self.probe_inputs(side)) / (side * side)
             self._activation_per_pixel = per_pixel
         return int(per_pixel * pixels)
 

@@ -133,15 +133,24 @@ class StylePipeline(ImagePipeline):
         return TorchRunner(ThumbnailNetwork(self.network), precision or "fp32", input_names=("input", "thumbnail"))
 
     # ---------------------------------------------------------------------------------- use
-    @torch.no_grad()
     def working_bytes(self, size: tuple[int, int], options: StyleOptions) -> int:
-        """The tiles' (as the photo tools'), the strength blend's float copies of one tile, and
-        the thumbnail."""
-        tiles = tiled_working_bytes(self.network, self.activation_bytes, size, scale=1, in_channels=3,
-                                    tile=options.tile, overlap=options.overlap)
+        """The tiles' (as the photo tools', planned for the runner's geometry), the strength
+        blend's float copies of one tile, and the thumbnail."""
+        tiles = tiled_working_bytes(ThumbnailNetwork(self.network), self.activation_bytes, size, scale=1,
+                                    in_channels=3, tile=options.tile, overlap=options.overlap)
         tile = min(size[0] * size[1], (options.tile or max(size)) ** 2)
         return tiles + tile * 3 * 4 * 4 + THUMBNAIL * THUMBNAIL * 3 * 4 * 2
 
+    def probe_network(self) -> nn.Module:
+        return ThumbnailNetwork(self.network)
+
+    def probe_inputs(self, side: int) -> tuple[torch.Tensor, ...]:
+        """A tile and a thumbnail half its side: scaled up to a 512 tile, the thumbnail's part of
+        the figure is a 256 thumbnail's (THUMBNAIL), what the pipeline uses."""
+        c = int(self.config.model.g["in_channels"])
+        return torch.zeros(1, c, side, side), torch.zeros(1, c, max(1, side // 2), max(1, side // 2))
+
+    @torch.no_grad()
     def run(self, photo: Photo, options: StyleOptions, runner: Runner, progress: Progress = None) -> Photo:
         """The photo in the style, at its own size, metadata and alpha carried over."""
         rgb = np.repeat(photo.pixels[:, :, None], 3, axis=2) if photo.grey else photo.pixels

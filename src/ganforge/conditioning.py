@@ -231,6 +231,14 @@ class Conditioning:
             out[:, column] = value
         return out
 
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON schema of a partial choice as a mapping: an object with one optional string
+        property per trait, its values as the enum (what a form shows as one select per trait)."""
+        return {"type": "object", "additionalProperties": False,
+                "description": "one value per trait; the traits left out are drawn at random per image",
+                "properties": {t.name: {"type": "string", "title": t.name, "enum": list(t.values)}
+                               for t in self.traits}}
+
     def listing(self) -> list[str]:
         """One line per trait: ``name: value, value, ...`` (``--list-traits``)."""
         return [f"{t.name}: {', '.join(t.values)}" for t in self.traits]

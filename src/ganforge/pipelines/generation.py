@@ -145,6 +145,25 @@ class GeneratorPipeline(Pipeline):
                                      device=self.device, progress=progress)
         return out, labels
 
+    @torch.no_grad()
+    def trait_variations(self, trait: str, n: int, seed: int = 0, *, traits: Traits = None,
+                         truncation: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every value of one ``trait`` on the same ``n`` characters (benches' consistency check).
+
+        Row v holds the images of ``seed`` with ``trait`` set to its value v: the latents, the
+        ``traits`` given and every trait drawn at random are those of the seed in every row, so
+        only ``trait`` changes. Returns the raw outputs (V, n, ...) float32 and the labels
+        (V, n) or (V, n, T) used."""
+        cond = self.conditioning
+        varied = cond.trait(trait)
+        given = {cond.traits[c].name: cond.traits[c].values[v] for c, v in cond.choose(traits).items()}
+        outs, labels = [], []
+        for value in varied.values:
+            out, y = self.generate_tensor(n, seed=seed, truncation=truncation, traits={**given, varied.name: value})
+            outs.append(out)
+            labels.append(y)
+        return torch.stack(outs), torch.stack(labels)
+
     def run_generator(self, z: torch.Tensor, labels: torch.Tensor | None, truncation: float = 1.0) -> torch.Tensor:
         """G on latents ``z`` (N, latent_dim) with truncation: in w towards the tracked (per-class)
         average w for style-based generators (their z is normalised, so scaling it would do
@@ -228,6 +247,8 @@ class GeneratorPipeline(Pipeline):
             "conditional": self.conditional,
             "classes": self.class_names,  # a one-class model's names (None: unconditional or unnamed)
             "conditioning": self.conditioning.to_json(),  # every trait and its values
+            # models with named traits: the JSON schema of a choice of some of them (a form's selects)
+            "traits_schema": self.conditioning.json_schema() if m.conditional and m.traits else None,
             "style_layers": self.style_layers,  # > 0: style mixing exchanges these layers
         }
 

@@ -201,8 +201,10 @@ class GeneratorPipeline(Pipeline):
         def examples(i: int) -> tuple[torch.Tensor, ...]:
             n = (2, 5)[i]
             z = sampling.latents(i, n, m.latent_dim)
+            if not self.conditional:
+                return (z,)
             labels = torch.stack([torch.arange(n) % k for k in m.label_sizes], dim=1)
-            return (z, labels[:, 0] if len(m.label_sizes) == 1 else labels) if self.conditional else (z,)
+            return z, labels[:, 0] if len(m.label_sizes) == 1 else labels
 
         axes = {name: {0: "batch"} for name in (*names, "output")}
         return OnnxSpec(_Sampler(self).eval(), names, axes, examples, ("batch 2", "batch 5"),

@@ -121,3 +121,44 @@ def tiny_enhance_model(out_dir, tool: str = "upscale", scale: int | None = None,
         for p in net.parameters():
             p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
     return EnhancePipeline(net, cfg).save_pretrained(out_dir)
+
+
+def tiny_trait_config(family: str = "dcgan", **model: Any):
+    """The resolved config of a tiny RGB generator with the three traits of ``shapes-traits``
+    (shape, colour, size), as a run on that data set would resolve it."""
+    from ganforge.data.shapes_traits import SHAPES_TRAITS
+
+    spec = {**TINY_FAMILIES[family], "output_shape": [3, 32, 32], "conditional": True,
+            "traits": [t.to_json() for t in SHAPES_TRAITS.traits], **model}
+    return build_config({"name": "tiny-traits", "data": {"dataset": "shapes-traits", "channels": 3}, "model": spec})
+
+
+def tiny_trait_model(out_dir, family: str = "dcgan", *, seed: int = 0, **model: Any):
+    """Export an untrained tiny multi-trait generator (``tiny_trait_config``, weights seeded by
+    ``seed``) to ``out_dir``; returns the folder. Its trait tables are redrawn (:func:`stir_traits`),
+    so every trait visibly changes the picture."""
+    import torch
+
+    from ganforge.models import build_generator
+    from ganforge.pipelines import GeneratorPipeline
+
+    cfg = tiny_trait_config(family, **model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build_generator(cfg.model)
+        stir_traits(net)
+    return GeneratorPipeline(net, cfg, class_names=None).save_pretrained(out_dir)
+
+
+def stir_traits(net) -> None:
+    """Redraw every trait table of ``net`` from N(0.3, 0.3^2) (global RNG): conditional batch
+    norm starts with the same gain and bias for every value, so an untrained network would
+    ignore its labels and tests of "each trait changes the output" could not fail for the right reason."""
+    import torch
+
+    from ganforge.models.layers import TraitEmbedding
+
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, TraitEmbedding):
+                m.weight.normal_(0.3, 0.3)

@@ -228,7 +228,11 @@ def test_help_explains_every_option(monkeypatch, capsys):
         "row per class; a,b,c: one class per image",
         "--truncation FLOAT truncation psi in [0, 1]: lower trades variety for typical-looking images [default: 1.0]",
         "--out PATH where to write: FILE.png (one grid; a scatter plot for 2D models), FILE.npz",
-        "or a folder (one PNG per image) [required]",
+        "or a folder (one PNG per image; models with traits add traits.json: file name -> {trait: value}) "
+        "(required unless --list-traits)",
+        "--trait NAME=VALUE a trait's value in every image (repeatable: --trait hair_color=red --trait "
+        "skin_color=light); traits left out are drawn at random per image, the same for the same --seed",
+        "--list-traits print each trait of MODEL with its values, and stop",
         "--device [cpu|cuda] [default: cpu]",
     ):
         assert phrase in text, phrase

@@ -21,8 +21,9 @@ from .errors import GanforgeError
 
 OUT_HELP = (
     "where to write: FILE.png (one grid; a scatter plot for 2D models), FILE.npz (arrays: images "
-    "(N,H,W,C) uint8 and labels (N,) int64 for conditional models, or samples (N,D) float32), "
-    "or a folder (one PNG per image)"
+    "(N,H,W,C) uint8 and labels (N,) int64 for conditional models, or samples (N,D) float32; models "
+    "with traits: labels (N,T), trait_names (T,), trait_values (N,T)), or a folder (one PNG per image; "
+    "models with traits add traits.json: file name -> {trait: value})"
 )
 
 
@@ -85,15 +86,34 @@ def train(args: tuple[str, ...], run_dir: Path | None, resume_dir: Path | None, 
 @click.option("--class", "class_", metavar="NAME|all",
               help="class to draw for conditional models: a name (any case) or index; 'all' spreads -n evenly, "
                    "a row per class; a,b,c: one class per image")
+@click.option("--trait", "traits", metavar="NAME=VALUE", multiple=True,
+              help="a trait's value in every image (repeatable: --trait hair_color=red --trait skin_color=light); "
+                   "traits left out are drawn at random per image, the same for the same --seed")
+@click.option("--list-traits", is_flag=True, help="print each trait of MODEL with its values, and stop")
 @click.option("--truncation", type=float, default=1.0, show_default=True,
               help="truncation psi in [0, 1]: lower trades variety for typical-looking images")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help=OUT_HELP)
+@click.option("--out", "out", type=click.Path(path_type=Path), help=OUT_HELP + " (required unless --list-traits)")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-def generate(model: str, n: int, seed: int, class_: str | None, truncation: float, out: Path, device: str) -> None:
-    """Generate images with MODEL: a bundled name, an exported folder or a run folder."""
-    from .service import generate as generate_images
+def generate(model: str, n: int, seed: int, class_: str | None, traits: tuple[str, ...], list_traits: bool,
+             truncation: float, out: Path | None, device: str) -> None:
+    """Generate images with MODEL: a bundled name, an exported folder or a run folder.
 
-    result = generate_images(model, n=n, out=out, seed=seed, classes=class_, truncation=truncation, device=device)
+    \b
+      ganforge generate fashion-cgan --class sneaker -n 16 --out sneakers.png
+      ganforge generate MODEL --list-traits
+      ganforge generate MODEL --trait hair_color=red --trait skin_color=light -n 16 --out faces/
+    """
+    from .service import generate as generate_images
+    from .service import list_traits as model_traits
+
+    if list_traits:
+        lines = model_traits(model)
+        click.echo("\n".join(lines) if lines else f"{model} is unconditional: it has no traits")
+        return
+    if out is None:
+        _fail("--out is required: FILE.png, FILE.npz or a folder (or use --list-traits)")
+    result = generate_images(model, n=n, out=out, seed=seed, classes=class_, traits=list(traits) if traits else None,
+                             truncation=truncation, device=device)
     click.echo(f"wrote {result.count} {'points' if result.kind == 'vector' else 'images'} to {result.out}", err=True)
 
 
@@ -162,8 +182,12 @@ def info(model: str, as_json: bool) -> None:
         click.echo(f"family:     {d['family']} ({d['kind']}, output {' x '.join(map(str, d['output_shape']))})")
         click.echo(f"latent:     {d['latent_dim']}")
     click.echo(f"parameters: {d['parameters']:,}")
+    traits = (d.get("conditioning") or {}).get("traits") or []
     if d["kind"] not in ("image-to-image", "enhance", "style"):
-        click.echo(f"classes:    {', '.join(d['classes']) if d['classes'] else 'unconditional'}")
+        if traits and [t["name"] for t in traits] != ["class"]:  # named traits (--trait NAME=VALUE)
+            click.echo("traits:     " + "; ".join(f"{t['name']} ({', '.join(t['values'])})" for t in traits))
+        else:
+            click.echo(f"classes:    {', '.join(d['classes']) if d['classes'] else 'unconditional'}")
     click.echo(f"data:       {d['data']}" + (f" ({d['data_about']})" if d.get("data_about") else ""))
     if t:
         click.echo(f"training:   {t.get('kimg', '?')} kimg, {t.get('steps', '?')} steps")

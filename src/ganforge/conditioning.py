@@ -15,6 +15,10 @@ One parsing rule, used by the CLI, the service, the studio's tools and the laten
 - ``"name=value"``, joined by ``+`` for several traits (``"colour=red+shape=circle"``, or a
   mapping ``{"colour": "red", "shape": "circle"}``): one image's value of each trait.
 
+A *partial* choice (:meth:`Conditioning.choose`: ``--trait name=value``, repeatable, or a mapping)
+names some traits and leaves the others to be drawn at random per image (the pipeline draws them
+from the seed, ``sampling.random_traits``, and :meth:`Conditioning.fill` puts the choice in).
+
 Encoded, a choice is a ``(N, T)`` int64 index tensor (:meth:`Conditioning.encode`); networks
 take it through ``models.layers.TraitEmbedding``, which also takes ``(N,)`` as T = 1.
 Mistakes are one-line :class:`~ganforge.errors.GanforgeError` messages listing what is accepted.
@@ -61,8 +65,9 @@ class Trait:
         """How an error lists the values: ``classes: ...`` or ``colour values: ...``."""
         return "classes" if self.name == CLASS else f"{self.name} values"
 
-    def index(self, value: str | int | np.integer) -> int:
-        """A value's name (any case) or index -> its index; anything else is a one-line error."""
+    def index(self, value: str | int | np.integer, *, all_ok: bool = True) -> int:
+        """A value's name (any case) or index -> its index; anything else is a one-line error
+        (listing the values, and ``all`` where ``all_ok``: where the caller takes it)."""
         if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
             raise GanforgeError(f"a {self.name} is a name or an index, not {type(value).__name__}; "
                                 f"{self.plural}: {', '.join(self.values)}")
@@ -77,7 +82,7 @@ class Trait:
             return int(value)
         text = str(value).strip()
         raise GanforgeError(f"unknown {self.name} '{text}'{did_you_mean(text, self.values)}; "
-                            f"{self.plural}: {', '.join(self.values)}, or {ALL}")
+                            f"{self.plural}: {', '.join(self.values)}{', or ' + ALL if all_ok else ''}")
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "values": list(self.values)}
@@ -184,6 +189,59 @@ class Conditioning:
         if rows.dim() != 2 or rows.shape[1] != len(self.traits):
             raise GanforgeError(f"labels must be (N,) or (N, {len(self.traits)}), got {tuple(labels.shape)}")
         return [tuple(t.index(int(v)) for t, v in zip(self.traits, row)) for row in rows.tolist()]
+
+    # ------------------------------------------------------------------- partial choices
+    def choose(self, traits: Mapping[str, Any] | Sequence[str] | str | None) -> dict[int, int]:
+        """Some traits, each given one value: ``{"hair_color": "red"}``, ``["hair_color=red",
+        "skin_color=light"]`` (the CLI's repeated ``--trait``) or ``"hair_color=red+skin_color=light"``
+        -> ``{trait column: value index}``. Traits left out are not in the result (the caller
+        draws them). An unknown trait or value, a trait given twice or a pair without ``=`` is a
+        one-line error listing what is accepted."""
+        if traits is None:
+            return {}
+        if not self.conditional:
+            raise GanforgeError("this model is unconditional; it takes no traits")
+        if isinstance(traits, str):
+            traits = [part for part in traits.split(TRAIT_SEP) if part.strip()]
+        if isinstance(traits, Mapping):
+            pairs = [(str(name), value) for name, value in traits.items()]
+        else:
+            pairs = []
+            for item in traits:
+                name, sep, value = str(item).partition("=")
+                if not sep or not name.strip():
+                    raise GanforgeError(f"'{str(item).strip()}': give a trait as name=value, for example "
+                                        f"{self.traits[0].name}={self.traits[0].values[0]}; this model's traits: "
+                                        f"{', '.join(self.names)}")
+                pairs.append((name, value))
+        chosen: dict[int, int] = {}
+        for name, value in pairs:
+            trait = self.trait(name)
+            column = self.traits.index(trait)
+            if column in chosen:
+                raise GanforgeError(f"trait {trait.name} is given twice; give each trait once")
+            chosen[column] = trait.index(value.strip() if isinstance(value, str) else value, all_ok=False)
+        return chosen
+
+    def fill(self, drawn: torch.Tensor, chosen: Mapping[int, int]) -> torch.Tensor:
+        """``drawn`` (N, T) trait values with the columns of ``chosen`` (from :meth:`choose`) set
+        to their value in every row; a copy, int64."""
+        out = drawn.long().clone()
+        for column, value in chosen.items():
+            out[:, column] = value
+        return out
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON schema of a partial choice as a mapping: an object with one optional string
+        property per trait, its values as the enum (what a form shows as one select per trait)."""
+        return {"type": "object", "additionalProperties": False,
+                "description": "one value per trait; the traits left out are drawn at random per image",
+                "properties": {t.name: {"type": "string", "title": t.name, "enum": list(t.values)}
+                               for t in self.traits}}
+
+    def listing(self) -> list[str]:
+        """One line per trait: ``name: value, value, ...`` (``--list-traits``)."""
+        return [f"{t.name}: {', '.join(t.values)}" for t in self.traits]
 
     @property
     def _what(self) -> str:

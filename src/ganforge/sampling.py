@@ -6,7 +6,7 @@ it is the same whatever the batch size or the number of images asked for.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,9 +24,11 @@ GENERATION_CHUNK = 32
 ChunkInput = torch.Tensor | Callable[[int, int], torch.Tensor] | None
 
 
-def image_seed(seed: int, index: int) -> int:
-    """A 63-bit seed for image ``index`` of ``seed`` (SeedSequence mixes both fully)."""
-    state = np.random.SeedSequence([seed & 0xFFFFFFFFFFFFFFFF, index]).generate_state(2, dtype=np.uint32)
+def image_seed(seed: int, index: int, stream: int = 0) -> int:
+    """A 63-bit seed for image ``index`` of ``seed`` (SeedSequence mixes both fully); another
+    ``stream`` gives image ``index`` an independent seed for something else (its traits)."""
+    entropy = [seed & 0xFFFFFFFFFFFFFFFF, index] + ([stream] if stream else [])
+    state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
     return int(state[0]) << 31 ^ int(state[1])
 
 
@@ -37,6 +39,23 @@ def latents(seed: int, n: int, latent_dim: int, start: int = 0) -> torch.Tensor:
     for j in range(n):
         g.manual_seed(image_seed(seed, start + j))
         out[j] = torch.randn(latent_dim, generator=g)
+    return out
+
+
+# Trait draws of image i come from their own stream, never from its latent's: choosing a trait
+# leaves z (and every other trait drawn at random) as it was.
+TRAIT_STREAM = 0x7472616974  # "trait"
+
+
+def random_traits(seed: int, n: int, sizes: Sequence[int], start: int = 0) -> torch.Tensor:
+    """Trait values for images ``start .. start+n-1`` of ``seed``: int64 ``(n, T)``, value t of
+    image i uniform over ``sizes[t]``, from image i's own trait stream (so image i's draws are the
+    same whatever n, and independent of its latent :func:`latents`)."""
+    out = torch.zeros(n, len(sizes), dtype=torch.long)
+    g = torch.Generator()
+    for j in range(n if sizes else 0):
+        g.manual_seed(image_seed(seed, start + j, TRAIT_STREAM))
+        out[j] = torch.stack([torch.randint(int(k), (), generator=g) for k in sizes])
     return out
 
 
@@ -88,7 +107,8 @@ def class_labels(n: int, num_classes: int) -> torch.Tensor:
 
 @torch.no_grad()
 def recalibrate_batchnorm(
-    generator: nn.Module, *, latent_dim: int, num_classes: int, batches: int = 16, batch_size: int = 64, seed: int = 0
+    generator: nn.Module, *, latent_dim: int, num_classes: int | Sequence[int], batches: int = 16, batch_size: int = 64,
+    seed: int = 0,
 ) -> None:
     """Re-estimate batch-norm statistics of ``generator`` for its current weights.
 
@@ -96,8 +116,10 @@ def recalibrate_batchnorm(
     the training generator; sampling in eval mode with stale statistics washes images out.
     This runs ``batches`` forward passes in train mode with an exact cumulative average
     (``momentum=None``), then leaves the module in eval mode. Deterministic: it uses its own
-    random stream and never touches the global one.
+    random stream and never touches the global one. ``num_classes``: K (0: unconditional) or
+    the values per trait (``FamilyConfig.label_sizes``); labels are drawn uniformly.
     """
+    sizes = ((num_classes,) if num_classes else ()) if isinstance(num_classes, int) else tuple(num_classes)
     norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         generator.eval()
@@ -112,7 +134,10 @@ def recalibrate_batchnorm(
     try:
         for _ in range(batches):
             z = torch.randn(batch_size, latent_dim, generator=g).to(device)
-            y = torch.randint(num_classes, (batch_size,), generator=g).to(device) if num_classes else None
+            if len(sizes) <= 1:  # one trait: the draws made before traits existed
+                y = torch.randint(sizes[0], (batch_size,), generator=g).to(device) if sizes else None
+            else:
+                y = torch.stack([torch.randint(k, (batch_size,), generator=g) for k in sizes], dim=1).to(device)
             generator(z, y)
     finally:
         for m, momentum in saved:

@@ -23,17 +23,31 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
+class TraitConfig(StrictModel):
+    """One named trait of a model's labels and its values (``conditioning.Trait`` as config)."""
+
+    name: str = Field(min_length=1, description="the trait's name (hair_color, shape, ...)")
+    values: list[str] = Field(min_length=1, description="its values; label i means values[i]")
+
+
 class FamilyConfig(StrictModel):
     """Fields every model family shares. Families subclass this in ``models/<family>.py``.
 
-    ``num_classes`` and the data shape fields are filled in from the data set when a run is
-    resolved; users normally leave them unset.
+    ``num_classes``, ``traits`` and the data shape fields are filled in from the data set when a
+    run is resolved; users normally leave them unset. A one-class model (the data's single trait
+    is ``class``) keeps ``num_classes`` and no ``traits``, as every model made before traits;
+    data with several traits (or one named otherwise) sets ``traits`` and ``num_classes`` 0.
+    ``label_sizes`` is what the networks are built from.
     """
 
     family: str
     latent_dim: int = Field(128, ge=1, description="size of the noise vector z")
     conditional: bool = Field(False, description="condition G and D on class labels")
-    num_classes: int = Field(0, ge=0, description="filled in from the data when conditional")
+    num_classes: int = Field(0, ge=0, description="filled in from the data when conditional (one trait, 'class')")
+    traits: list[TraitConfig] | None = Field(
+        None, description="filled in from the data when it declares named traits: labels are (N, T), one column "
+        "per trait; None: one trait of num_classes classes"
+    )
     output_shape: tuple[int, ...] | None = Field(
         None, description="(C, H, W) or (D,): filled in from the data"
     )
@@ -43,6 +57,16 @@ class FamilyConfig(StrictModel):
     spectral_norm: bool = Field(False, description="spectral normalization on D's weights")
     minibatch_std: bool = Field(False, description="append a minibatch standard-deviation feature in D")
     pack: int = Field(1, ge=1, description="PacGAN: D judges `pack` samples jointly")
+
+    @property
+    def label_sizes(self) -> tuple[int, ...]:
+        """Values per trait of G's and D's labels: ``()`` unconditional, ``(num_classes,)`` for a
+        one-class model, one entry per trait otherwise (``conditioning.Conditioning.sizes``)."""
+        if not self.conditional:
+            return ()
+        if self.traits:
+            return tuple(len(t.values) for t in self.traits)
+        return (self.num_classes,) if self.num_classes else ()
 
     @model_validator(mode="after")
     def _pack_unconditional(self) -> "FamilyConfig":

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
+from ..conditioning import UNCONDITIONAL, Conditioning
 from ..registry import Registry
 
 if TYPE_CHECKING:
@@ -21,9 +22,14 @@ class Dataset:
     """A whole data set in memory.
 
     ``data``: uint8 ``(N, C, H, W)`` for images, float32 ``(N, D)`` for vectors.
-    ``labels``: int64 ``(N,)`` or ``None`` when unlabelled.
-    ``class_names``: one name per label value, or ``None``.
+    ``labels``: int64 ``(N,)`` (one class per sample), ``(N, T)`` (one column per trait of
+    ``traits``), or ``None`` when unlabelled.
+    ``class_names``: one name per label value of a one-class data set, or ``None``.
+    ``traits``: the named traits of a data set labelled with several (or one not called
+    ``class``), as a :class:`~ganforge.conditioning.Conditioning`; its columns are the labels'.
     ``skipped``: ``(path, reason)`` for every file a folder data set could not use.
+
+    :attr:`conditioning` is what a model trained on it is told, whichever form was given.
     """
 
     name: str
@@ -31,6 +37,27 @@ class Dataset:
     labels: torch.Tensor | None = None
     class_names: list[str] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    traits: Conditioning | None = None
+
+    def __post_init__(self) -> None:
+        if self.traits is None or not self.traits.conditional:
+            return
+        if self.labels is None or self.labels.dim() != 2 or self.labels.shape[1] != len(self.traits):
+            shape = None if self.labels is None else tuple(self.labels.shape)
+            raise ValueError(f"data set '{self.name}' declares {len(self.traits)} traits, so its labels must be "
+                             f"(N, {len(self.traits)}), got {shape}")
+        if len(self.labels) and (self.labels.min() < 0 or (self.labels.amax(0) >= torch.tensor(self.traits.sizes)).any()):
+            raise ValueError(f"data set '{self.name}': a label is outside its trait's values {self.traits.sizes}")
+
+    @property
+    def conditioning(self) -> Conditioning:
+        """The data's traits: ``traits`` when declared, else one trait ``class`` of ``class_names``
+        for labelled data, else :data:`~ganforge.conditioning.UNCONDITIONAL`."""
+        if self.traits is not None:
+            return self.traits
+        if self.labels is None or not self.class_names:
+            return UNCONDITIONAL
+        return Conditioning.for_classes(self.class_names, len(self.class_names))
 
     @property
     def kind(self) -> str:
@@ -73,6 +100,7 @@ class PairedDataset:
     class_names: list[str] | None = None  # pairs carry no classes; here for a uniform interface
 
     kind = "paired"
+    conditioning = UNCONDITIONAL  # no labels
 
     def __len__(self) -> int:
         return int(self.source.shape[0])
@@ -107,6 +135,7 @@ class UnpairedDataset:
     class_names: list[str] | None = None  # no classes; here for a uniform interface
 
     kind = "unpaired"
+    conditioning = UNCONDITIONAL  # no labels
 
     def __len__(self) -> int:
         """The larger side: an epoch of CycleGAN shows every image of the larger set once."""

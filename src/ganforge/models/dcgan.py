@@ -9,7 +9,7 @@ well defined, and spectral norm is its usual stabiliser.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Sequence
 
 import torch
 from pydantic import Field
@@ -18,7 +18,7 @@ from torch import nn
 from ..schema import FamilyConfig
 from ..errors import GanforgeError
 from .base import ModelFamily, register_model, square_image_shape
-from .layers import ConditionalBatchNorm, DiscriminatorHead, MinibatchStd, init_weights, maybe_sn, pack_samples
+from .layers import ConditionalBatchNorm, DiscriminatorHead, MinibatchStd, init_weights, maybe_sn, pack_samples, trait_sizes
 
 # resolution -> (start size, number of 2x up/down-sampling blocks)
 _LAYOUT = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
@@ -43,11 +43,12 @@ class Generator(nn.Module):
         resolution: int,  # 28, 32 or 64
         channels: int,  # 1 or 3
         width: int,  # channels of the last hidden block; earlier blocks double it
-        num_classes: int = 0,  # > 0: conditional batch norm
+        num_classes: int | Sequence[int] = 0,  # K > 0 or values per trait: conditional batch norm
     ) -> None:
         super().__init__()
         start, blocks = _layout(resolution)
-        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.trait_sizes = trait_sizes(num_classes)
+        self.latent_dim = latent_dim
         self.output_shape = (channels, resolution, resolution)
         ch = width * 2 ** (blocks - 1)
         self.start, self.start_ch = start, ch
@@ -78,7 +79,7 @@ class Discriminator(nn.Module):
         resolution: int,
         channels: int,
         width: int,  # channels of the first block; each later block doubles it
-        num_classes: int = 0,
+        num_classes: int | Sequence[int] = 0,  # K > 0 or values per trait: D judges each trait
         conditioning: str = "projection",  # projection | acgan
         spectral_norm: bool = False,
         minibatch_std: bool = False,
@@ -113,7 +114,7 @@ def _generator(cfg: DCGANConfig) -> Generator:
     channels, res = square_image_shape(cfg)
     return Generator(
         latent_dim=cfg.latent_dim, resolution=res, channels=channels, width=cfg.width,
-        num_classes=cfg.num_classes if cfg.conditional else 0,
+        num_classes=cfg.label_sizes,
     )
 
 
@@ -121,7 +122,7 @@ def _discriminator(cfg: DCGANConfig) -> Discriminator:
     channels, res = square_image_shape(cfg)
     return Discriminator(
         resolution=res, channels=channels, width=cfg.width,
-        num_classes=cfg.num_classes if cfg.conditional else 0, conditioning=cfg.d_conditioning,
+        num_classes=cfg.label_sizes, conditioning=cfg.d_conditioning,
         spectral_norm=cfg.spectral_norm, minibatch_std=cfg.minibatch_std, pack=cfg.pack,
     )
 

@@ -22,6 +22,27 @@ def maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     return spectral_norm(module) if enabled else module
 
 
+def trait_sizes(num_classes: int | Sequence[int]) -> tuple[int, ...]:
+    """A network's ``num_classes`` argument -> values per trait: ``0`` -> ``()`` (unconditional),
+    ``K`` -> ``(K,)`` (one class trait), a sequence -> itself (``FamilyConfig.label_sizes``)."""
+    if isinstance(num_classes, int):
+        return (num_classes,) if num_classes > 0 else ()
+    sizes = tuple(int(k) for k in num_classes)
+    if sizes and min(sizes) < 1:
+        raise ValueError(f"every trait needs at least one value, got sizes {sizes}")
+    return sizes
+
+
+def trait_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, sizes: Sequence[int]) -> torch.Tensor:
+    """An auxiliary classifier's loss per trait, summed: ``logits`` (N, sum(sizes)), one block of
+    columns per trait, ``labels`` (N,) or (N, T). With one trait, ``F.cross_entropy(logits, labels)``."""
+    if len(sizes) == 1:
+        return F.cross_entropy(logits, labels.reshape(-1))
+    index = trait_index(labels)
+    blocks = torch.split(logits, list(sizes), dim=1)
+    return sum(F.cross_entropy(block, index[:, t]) for t, block in enumerate(blocks))
+
+
 def trait_index(labels: torch.Tensor) -> torch.Tensor:
     """Labels ``(N,)`` (one trait) or ``(N, T)`` -> int64 ``(N, T)``."""
     labels = labels.long()
@@ -81,8 +102,8 @@ class ConditionalBatchNorm(nn.Module):
     def __init__(self, num_features: int, num_classes: int | Sequence[int], *, dims: int = 2) -> None:
         super().__init__()
         bn = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
-        sizes = (num_classes,) if isinstance(num_classes, int) else tuple(num_classes)
-        self.conditional = bool(sizes) and min(sizes) > 0
+        sizes = trait_sizes(num_classes)
+        self.conditional = bool(sizes)
         self.bn = bn(num_features, affine=not self.conditional)
         if self.conditional:
             self.gain = TraitEmbedding(sizes, num_features)  # (K, C): per-class scale
@@ -172,19 +193,23 @@ class DiscriminatorHead(nn.Module):
     """Turns D's feature vector ``h`` (N, F) into a realness score and, for ACGAN, class logits.
 
     * unconditional: ``score = w . h + b``
-    * projection (Miyato & Koyama 2018): ``score = w . h + b + embed(y) . h`` (y: (N,) or (N, T))
-    * acgan (Odena et al. 2017): ``score = w . h + b`` and ``class_logits = W_c h``
+    * projection (Miyato & Koyama 2018, eq. 3): ``score = w . h + b + sum_t embed_t(y_t) . h``,
+      one projection term per trait (y: (N,) or (N, T); one :class:`TraitEmbedding` sums the
+      traits' vectors, so the sum of the terms is one dot product)
+    * acgan (Odena et al. 2017): ``score = w . h + b`` and ``class_logits = W_c h``, one block
+      of logits per trait (:func:`trait_cross_entropy` is their loss)
     """
 
-    def __init__(self, features: int, *, num_classes: int, conditioning: str, sn: bool) -> None:
+    def __init__(self, features: int, *, num_classes: int | Sequence[int], conditioning: str, sn: bool) -> None:
         super().__init__()
+        self.sizes = trait_sizes(num_classes)
         self.score = maybe_sn(nn.Linear(features, 1), sn)
-        self.mode = conditioning if num_classes > 0 else "none"
+        self.mode = conditioning if self.sizes else "none"
         if self.mode == "projection":
-            self.embed = maybe_sn(TraitEmbedding(num_classes, features), sn)
+            self.embed = maybe_sn(TraitEmbedding(self.sizes, features), sn)
             nn.init.normal_(self.embed.weight, std=1.0 / math.sqrt(features))
         elif self.mode == "acgan":
-            self.classifier = maybe_sn(nn.Linear(features, num_classes), sn)
+            self.classifier = maybe_sn(nn.Linear(features, sum(self.sizes)), sn)
 
     def forward(
         self, h: torch.Tensor, labels: torch.Tensor | None

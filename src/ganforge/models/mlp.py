@@ -7,7 +7,7 @@ For 2D toy mixtures and small flattened images. Images come out through ``tanh``
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, Sequence
 
 import torch
 from pydantic import Field
@@ -16,7 +16,8 @@ from torch import nn
 from ..schema import FamilyConfig
 from ..errors import GanforgeError
 from .base import ModelFamily, register_model
-from .layers import DiscriminatorHead, LatentCodes, MinibatchStd, TraitEmbedding, init_weights, maybe_sn, pack_samples
+from .layers import (DiscriminatorHead, LatentCodes, MinibatchStd, TraitEmbedding, init_weights, maybe_sn, pack_samples,
+                     trait_sizes)
 
 
 class MLPConfig(FamilyConfig):
@@ -44,17 +45,18 @@ class Generator(nn.Module):
         output_shape: tuple[int, ...],  # (D,) for vectors or (C, H, W) for images
         width: int,  # units per hidden layer
         depth: int,  # hidden layers
-        num_classes: int = 0,  # > 0: label embedding concatenated to z
+        num_classes: int | Sequence[int] = 0,  # K > 0 or values per trait: their embedding, summed, joins z
         data_scale: float = 1.0,  # the network's unit-sized output is multiplied by this
         latent_codes: int = 0,  # > 0: a discrete code read off z, embedded in `width` units, joins z
     ) -> None:
         super().__init__()
-        self.latent_dim, self.num_classes, self.data_scale = latent_dim, num_classes, data_scale
+        self.trait_sizes = trait_sizes(num_classes)
+        self.latent_dim, self.data_scale = latent_dim, data_scale
         self.output_shape = tuple(output_shape)
-        self.embed = TraitEmbedding(num_classes, latent_dim) if num_classes else None
+        self.embed = TraitEmbedding(self.trait_sizes, latent_dim) if self.trait_sizes else None
         self.codes = LatentCodes(latent_codes, width) if latent_codes else None
         layers: list[nn.Module] = []
-        fan_in = latent_dim * (2 if num_classes else 1) + (width if latent_codes else 0)
+        fan_in = latent_dim * (2 if self.trait_sizes else 1) + (width if latent_codes else 0)
         for _ in range(depth):
             layers += [nn.Linear(fan_in, width), nn.ReLU()]
             fan_in = width
@@ -88,7 +90,7 @@ class Discriminator(nn.Module):
         input_shape: tuple[int, ...],  # shape of one sample
         width: int,
         depth: int,
-        num_classes: int = 0,
+        num_classes: int | Sequence[int] = 0,  # K > 0 or values per trait: D judges each trait
         conditioning: str = "projection",  # projection | acgan
         spectral_norm: bool = False,
         minibatch_std: bool = False,
@@ -133,7 +135,7 @@ def _generator(cfg: MLPConfig) -> Generator:
     _check_data_scale(cfg)
     return Generator(
         latent_dim=cfg.latent_dim, output_shape=cfg.output_shape, width=cfg.width, depth=cfg.depth,
-        num_classes=cfg.num_classes if cfg.conditional else 0, data_scale=cfg.data_scale,
+        num_classes=cfg.label_sizes, data_scale=cfg.data_scale,
         latent_codes=cfg.latent_codes,
     )
 
@@ -142,7 +144,7 @@ def _discriminator(cfg: MLPConfig) -> Discriminator:
     _check_data_scale(cfg)
     return Discriminator(
         input_shape=cfg.output_shape, width=cfg.width, depth=cfg.depth,
-        num_classes=cfg.num_classes if cfg.conditional else 0, conditioning=cfg.d_conditioning,
+        num_classes=cfg.label_sizes, conditioning=cfg.d_conditioning,
         spectral_norm=cfg.spectral_norm, minibatch_std=cfg.minibatch_std, pack=cfg.pack,
         data_scale=cfg.data_scale,
     )

@@ -22,7 +22,7 @@ there is no path-length regularisation or lazy regularisation here (losses live 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,7 @@ from .layers import (
     pack_samples,
     scaled_leaky_relu,
     trait_index,
+    trait_sizes,
 )
 
 RESOLUTIONS = (32, 64, 128, 256)
@@ -260,11 +261,13 @@ class SynthesisBlock(nn.Module):
 class Generator(nn.Module):
     """StyleGAN2 generator: ``mapping`` (z -> ws), then ``synthesis`` (ws -> images).
 
-    Attributes: ``latent_dim``, ``num_classes``, ``w_dim``, ``output_shape`` (C, H, W),
+    Attributes: ``latent_dim``, ``trait_sizes`` (values per trait, ``()`` unconditional), ``w_dim``,
+    ``output_shape`` (C, H, W),
     ``num_ws`` (styles read by the synthesis network: ``2 * blocks + 1``, two convolutions
     per resolution plus the final toRGB; in the skip architecture a block's toRGB shares its
     w with the next block's first convolution, as in the paper) and the buffer ``w_avg``
-    (max(num_classes, 1), w_dim), the EMA of w per class used for truncation.
+    (K or 1, w_dim), the EMA of w per class used for truncation (with several traits, per value of
+    the first trait).
     """
 
     bounded_output = False  # linear output: images are near [-1, 1], not clipped to it
@@ -279,7 +282,7 @@ class Generator(nn.Module):
         channels: int,  # 1 or 3
         width: int,  # channels at the output resolution; doubled per halving of resolution
         max_channels: int,  # upper bound on channels
-        num_classes: int = 0,  # > 0: label embedding concatenated to z in the mapping network
+        num_classes: int | Sequence[int] = 0,  # K > 0 or values per trait: their embedding joins z in the mapping
         architecture: str = "skip",  # skip | resnet
         mixing_prob: float = 0.0,  # style mixing probability per batch in train mode
         mapping_lr_mult: float = 0.01,  # learning-rate multiplier of the mapping network
@@ -288,18 +291,20 @@ class Generator(nn.Module):
         _check_layout(resolution, channels)
         if architecture not in ("skip", "resnet"):
             raise ValueError(f"architecture must be skip or resnet, not {architecture!r}")
-        self.latent_dim, self.num_classes, self.w_dim = latent_dim, num_classes, w_dim
+        self.trait_sizes = trait_sizes(num_classes)
+        self.latent_dim, self.w_dim = latent_dim, w_dim
         self.output_shape = (channels, resolution, resolution)
         self.mixing_prob = mixing_prob
 
-        # mapping network
-        self.embed = TraitEmbedding(num_classes, w_dim) if num_classes else None
-        fan_in = latent_dim + (w_dim if num_classes else 0)
+        # mapping network: the traits' embeddings are summed (TraitEmbedding), then join z
+        self.embed = TraitEmbedding(self.trait_sizes, w_dim) if self.trait_sizes else None
+        fan_in = latent_dim + (w_dim if self.trait_sizes else 0)
         self.mapping_net = nn.ModuleList()
         for _ in range(mapping_layers):
             self.mapping_net.append(EqualLinear(fan_in, w_dim, lr_mult=mapping_lr_mult))
             fan_in = w_dim
-        self.register_buffer("w_avg", torch.zeros(max(num_classes, 1), w_dim))  # (K or 1, w_dim)
+        rows = self.trait_sizes[0] if self.trait_sizes else 1
+        self.register_buffer("w_avg", torch.zeros(rows, w_dim))  # (K or 1, w_dim): per value of the first trait
 
         # synthesis network
         chans = _channels(resolution, width, max_channels)
@@ -443,7 +448,7 @@ class Discriminator(nn.Module):
         channels: int,  # 1 or 3 (per sample; packing multiplies them)
         width: int,  # channels at the input resolution; doubled per halving of resolution
         max_channels: int,  # upper bound on channels
-        num_classes: int = 0,
+        num_classes: int | Sequence[int] = 0,  # K > 0 or values per trait: D judges each trait
         conditioning: str = "projection",  # projection | acgan
         spectral_norm: bool = False,  # plain layers under spectral norm instead of equalized ones
         minibatch_std: bool = True,
@@ -481,7 +486,7 @@ def _generator(cfg: StyleGANConfig) -> Generator:
     return Generator(
         latent_dim=cfg.latent_dim, w_dim=cfg.w_dim, mapping_layers=cfg.mapping_layers, resolution=res,
         channels=channels, width=cfg.width, max_channels=cfg.max_channels,
-        num_classes=cfg.num_classes if cfg.conditional else 0, architecture=cfg.architecture,
+        num_classes=cfg.label_sizes, architecture=cfg.architecture,
         mixing_prob=cfg.mixing_prob, mapping_lr_mult=cfg.mapping_lr_mult,
     )
 
@@ -490,7 +495,7 @@ def _discriminator(cfg: StyleGANConfig) -> Discriminator:
     channels, res = square_image_shape(cfg)
     return Discriminator(
         resolution=res, channels=channels, width=cfg.width, max_channels=cfg.max_channels,
-        num_classes=cfg.num_classes if cfg.conditional else 0, conditioning=cfg.d_conditioning,
+        num_classes=cfg.label_sizes, conditioning=cfg.d_conditioning,
         spectral_norm=cfg.spectral_norm, minibatch_std=cfg.minibatch_std, pack=cfg.pack,
     )
 

@@ -8,9 +8,9 @@ and errors.
 """
 
 from .evaluation import EvalOutcome, evaluate
-from .models import ApplyResult, GenerateResult, apply, describe, export, export_onnx, generate
+from .models import ApplyResult, GenerateResult, apply, describe, export, export_onnx, generate, list_traits
 from .progress import Progress, ProgressEvent
 from .training import TrainResult, train
 
 __all__ = ["ApplyResult", "EvalOutcome", "evaluate", "GenerateResult", "Progress", "ProgressEvent", "TrainResult", "apply", "describe", "export", "export_onnx",
-           "generate", "train"]
+           "generate", "list_traits", "train"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +12,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import GanforgeError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, atomic_write_text
 from .progress import Progress, report
 
 GENERATE_SUFFIXES = ("", ".png", ".npz")
+TRAITS_JSON = "traits.json"  # in a --out folder of a model with named traits: file name -> {trait: value}
 
 
 @dataclass
@@ -31,8 +33,9 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
 
 
 def grid_columns(n: int, labels) -> int:
-    """One row per class when ``labels`` are whole class blocks, else a square-ish grid."""
-    if labels is not None and n:
+    """One row per class when ``labels`` (N,) are whole class blocks, else a square-ish grid
+    (always for labels (N, T) of several traits)."""
+    if labels is not None and n and labels.dim() == 1:
         per_class = int(np.bincount(labels.numpy()).max())
         if per_class * len(np.unique(labels.numpy())) == n and per_class > 1:
             return per_class
@@ -57,13 +60,24 @@ def load_model(model: str | Path, device: str = "cpu", kind: str | None = None):
     return pipe
 
 
+def list_traits(model: str | Path) -> list[str]:
+    """``name: value, value, ...`` for each trait of a generation model (``--list-traits``);
+    a one-class model lists its ``class`` trait, an unconditional one nothing."""
+    return load_model(model, kind="generation").conditioning.listing()
+
+
 def generate(model: str | Path, *, n: int, out: Path, seed: int = 0, classes: str | None = None,
-             truncation: float = 1.0, device: str = "cpu", progress: Progress = None) -> GenerateResult:
+             traits=None, truncation: float = 1.0, device: str = "cpu", progress: Progress = None) -> GenerateResult:
     """``n`` samples of a generation model into ``out``: FILE.png (one grid, a row per class; a
     scatter plot for 2D models), FILE.npz (arrays) or a folder (one PNG per image).
 
     ``classes`` follows ``ganforge.conditioning``'s rule: None or "all" (every class, in blocks),
-    a name (any case) or index, or a comma list of one per image."""
+    a name (any case) or index, or a comma list of one per image. ``traits`` (a model with named
+    traits): ``{"name": value}`` or ``["name=value", ...]``, the traits left out drawn per image
+    from ``seed`` (``GeneratorPipeline.labels_for``). For such a model, FILE.npz also holds
+    ``trait_names`` (T,) and ``trait_values`` (N, T) beside the indices ``labels`` (N, T), and a
+    folder gets ``traits.json`` (file name -> {trait: value}). A bad choice raises before anything
+    is written."""
     from ..images import make_grid, save_png, scatter_png, to_uint8
 
     out = Path(out)
@@ -72,7 +86,8 @@ def generate(model: str | Path, *, n: int, out: Path, seed: int = 0, classes: st
         raise GanforgeError(f"--out '{out}': use FILE.png, FILE.npz or a folder name (no extension)")
     pipe = load_model(model, device, "generation")
     report(progress, "generate", 0, n, "img")
-    raw, labels = pipe.generate_tensor(n, classes, seed=seed, truncation=truncation)
+    raw, labels = pipe.generate_tensor(n, classes, seed=seed, truncation=truncation, traits=traits)
+    named = bool(pipe.config.model.traits)  # named traits: say them in the files (one-class models as before)
     out.parent.mkdir(parents=True, exist_ok=True)
     if pipe.kind == "vector":
         points = raw.numpy().astype(np.float32)
@@ -88,16 +103,24 @@ def generate(model: str | Path, *, n: int, out: Path, seed: int = 0, classes: st
         arrays = {"images": images}
         if labels is not None:
             arrays["labels"] = labels.numpy().astype(np.int64)
+        if named and labels is not None:
+            cond = pipe.conditioning
+            arrays["labels"] = labels.reshape(n, len(cond)).numpy().astype(np.int64)
+            arrays["trait_names"] = np.array(cond.names)
+            arrays["trait_values"] = np.array([[row[t] for t in cond.names] for row in pipe.traits_of(labels)],
+                                              dtype=str).reshape(n, len(cond))
         _save_npz(out, **arrays)
     elif suffix == ".png":
         grid = make_grid(images, grid_columns(n, labels))
         save_png(grid, out, upscale=max(1, 512 // max(grid.shape[:2])))
     else:
         out.mkdir(parents=True, exist_ok=True)
-        tags = [] if labels is None else pipe.conditioning.decode(labels)
-        for i, img in enumerate(images):
-            tag = "" if labels is None else "-" + tags[i].replace("/", "-")
-            save_png(img, out / f"seed{seed}-{i:06d}{tag}.png")
+        tags = [] if labels is None or named else pipe.conditioning.decode(labels)
+        names = [f"seed{seed}-{i:06d}{'-' + tags[i].replace('/', '-') if tags else ''}.png" for i in range(n)]
+        for name, img in zip(names, images):
+            save_png(img, out / name)
+        if named:
+            atomic_write_text(out / TRAITS_JSON, json.dumps(dict(zip(names, pipe.traits_of(labels))), indent=2) + "\n")
     report(progress, "generate", n, n, "img")
     return GenerateResult(out, n, "image")
 

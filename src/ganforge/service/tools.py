@@ -290,6 +290,14 @@ class _GenerationTool(ServiceTool):
         from ..conditioning import ALL, Conditioning
 
         cond = Conditioning.from_json(model.details.get("conditioning"))
+        traits = getattr(params, "traits", None)
+        if traits is not None:
+            if getattr(params, "classes", None) is not None:
+                raise ParamsError("params.traits", "give either classes or traits, not both")
+            try:
+                cond.choose(traits)
+            except GanforgeError as err:
+                raise ParamsError("params.traits", str(err)) from None
         chosen = getattr(params, "classes", None)
         if not cond.conditional:
             if chosen is not None and (self.one_class or chosen.strip().lower() != ALL):
@@ -316,6 +324,9 @@ class GenerateParams(StrictModel):
                                                           "comma-separated list; empty: all classes of a conditional model",
                                 json_schema_extra={"x-ganforge": {"widget": "model-values", "values": "classes",
                                                                   "all": True, "optional": True}})
+    traits: dict[str, str] | None = Field(
+        default=None, description="a value for some of the model's traits; the others are drawn at random per image",
+        json_schema_extra={"x-ganforge": {"widget": "model-traits", "schema": "traits_schema"}})
     truncation: float = Field(default=1.0, ge=0.0, le=1.0, description="psi: below 1 trades variety for typical images")
 
 
@@ -323,7 +334,7 @@ class GenerateParams(StrictModel):
 class Generate(_GenerationTool):
     name = "generate"
     title = "Generate"
-    summary = "new images from a generator, by class and seed"
+    summary = "new images from a generator, by class or traits and seed"
     Params = GenerateParams
 
     def plan(self, params: StrictModel, counts: dict[str, int]) -> list[Item]:
@@ -338,7 +349,8 @@ class Generate(_GenerationTool):
         from ..images import make_grid, to_uint8
         from .models import grid_columns
 
-        raw, labels = pipe.generate_tensor(params.count, params.classes, seed=item.seed, truncation=params.truncation)
+        raw, labels = pipe.generate_tensor(params.count, params.classes, seed=item.seed, truncation=params.truncation,
+                                           traits=params.traits)
         images = to_uint8(raw)
         if progress:
             progress(1, 1)

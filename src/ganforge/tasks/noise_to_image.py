@@ -5,8 +5,8 @@ One step: ``discriminator_step`` (``train.d_steps`` times) -> ``regularize`` (la
 ``loss.r1_interval`` steps) -> ``generator_step`` -> ``regularize_generator`` (lazy path length
 every ``loss.pl_interval`` steps). The EMA of G (``G_ema``) is updated after every step by the
 loop's EMA callback; sampling, checkpoints, evaluation and the health monitor are callbacks too.
-Batches: ``{"real": (B, C, H, W) or (B, D) float32, "labels": (B,) int64}`` (no labels when
-unlabelled).
+Batches: ``{"real": (B, C, H, W) or (B, D) float32, "labels": (B,) or (B, T) int64}`` (no labels
+when unlabelled; (B, T) for data with several traits, one column per trait of its ``conditioning``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from pydantic import Field, SerializeAsAny, field_validator
 
 from .. import sampling
+from ..conditioning import CLASS, UNCONDITIONAL
 from ..augment import AdaptiveAugment, build_augment
 from ..config import AugmentConfig, TaskConfig
 from ..data import DATASETS
@@ -28,7 +29,8 @@ from ..losses import LOSSES, gradient_penalty, mode_seeking_penalty, path_length
 from ..metrics.diversity import normalized_entropy, probe_diversity
 from ..metrics.oracles import class_oracle
 from ..models import MODELS, build_discriminator, build_generator
-from ..schema import FamilyConfig, StrictModel
+from ..models.layers import trait_cross_entropy
+from ..schema import FamilyConfig, StrictModel, TraitConfig
 from .base import Batch, Task, register_task
 
 
@@ -97,21 +99,27 @@ class NoiseToImageTask(Task):
     # ------------------------------------------------------------------------------ set-up
     @classmethod
     def resolve_config(cls, cfg: NoiseToImageConfig, dataset) -> NoiseToImageConfig:
-        """Fill the data-derived model fields (output shape, class count); check they agree."""
+        """Fill the data-derived model fields (output shape, classes or traits); check they agree.
+
+        The data's ``conditioning`` decides the form: one trait called ``class`` fills
+        ``num_classes`` (as every model before traits), anything else fills ``traits``."""
         model = cfg.model.model_copy()
         shape = dataset.sample_shape
         if model.output_shape is not None and tuple(model.output_shape) != shape:
             raise GanforgeError(f"model.output_shape {tuple(model.output_shape)} does not match the data {shape}")
         model.output_shape = shape
+        cond = dataset.conditioning
+        model.num_classes, model.traits = 0, None
         if model.conditional:
-            if dataset.labels is None or not dataset.class_names:
+            if not cond.conditional:
                 raise GanforgeError(
                     f"model.conditional=true needs labelled data, but '{cfg.data.dataset}' has no labels "
                     "(use a folder with one subfolder per class, or set model.conditional=false)"
                 )
-            model.num_classes = len(dataset.class_names)
-        else:
-            model.num_classes = 0
+            if cond.names == (CLASS,):
+                model.num_classes = cond.sizes[0]
+            else:
+                model.traits = [TraitConfig(name=t.name, values=list(t.values)) for t in cond.traits]
         out = cfg.model_copy(update={"model": model})
         if cfg.train.batch_size % max(1, model.pack):
             raise GanforgeError(f"train.batch_size {cfg.train.batch_size} must be a multiple of model.pack {model.pack}")
@@ -145,6 +153,8 @@ class NoiseToImageTask(Task):
         self.networks = {"G": self.G, "G_ema": self.G_ema, "D": self.D}
         self.latent_dim = cfg.model.latent_dim
         self.num_classes = cfg.model.num_classes
+        self.label_sizes = cfg.model.label_sizes  # values per trait: () unconditional, (K,) one class
+        self.conditioning = dataset.conditioning if cfg.model.conditional else UNCONDITIONAL
         self.class_names = dataset.class_names if cfg.model.conditional else None
         self.image_data = dataset.kind == "image"
 
@@ -164,32 +174,51 @@ class NoiseToImageTask(Task):
         self.augment = build_augment(cfg.augment)
         self._ada_steps = 0
 
-        # Fixed latents for sample grids: one row per class when conditional.
-        rows, cols = (self.num_classes, 10) if self.num_classes else (8, 8)
+        # Fixed latents for sample grids: one row per class with one trait; with several, each
+        # image's traits drawn at random (seeded), since their combinations outnumber any grid.
+        one_trait = len(self.label_sizes) == 1
+        rows, cols = (self.label_sizes[0], 10) if one_trait else (8, 8)
         n = rows * cols if self.image_data else 2000
         self.grid_cols = cols
         self.fixed_z = sampling.latents(t.seed + 12345, n, self.latent_dim).to(self.device)
-        self.fixed_y = sampling.class_labels(n, self.num_classes).to(self.device) if self.num_classes else None
+        self.fixed_y = self._fixed_labels(t.seed + 12345, n)
         self._probe: dict[str, Any] | None = None
 
     def summary(self) -> str:
         m = self.cfg.model
+        if m.traits:
+            return f"{m.family} (conditional, traits " + ", ".join(f"{t.name} {len(t.values)}" for t in m.traits) + ")"
         return f"{m.family}{' (conditional, ' + str(m.num_classes) + ' classes)' if m.conditional else ''}"
+
+    def _fixed_labels(self, seed: int, n: int) -> torch.Tensor | None:
+        """Labels of fixed samples: a one-trait model's values in even blocks (a row per class),
+        several traits each drawn per image from ``seed`` (``sampling.random_traits``)."""
+        if not self.label_sizes:
+            return None
+        if len(self.label_sizes) == 1:
+            return sampling.class_labels(n, self.label_sizes[0]).to(self.device)
+        return sampling.random_traits(seed, n, self.label_sizes).to(self.device)
 
     # ------------------------------------------------------------------------------ phases
     def _sample_inputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Latents (n, latent_dim) and labels: (n,) for one trait, (n, T) for several, each uniform."""
         z = torch.randn(n, self.latent_dim, generator=self.noise, device=self.device)
-        y = torch.randint(self.num_classes, (n,), generator=self.noise, device=self.device) if self.num_classes else None
+        if len(self.label_sizes) <= 1:  # one trait: the draws every model before traits made
+            y = (torch.randint(self.label_sizes[0], (n,), generator=self.noise, device=self.device)
+                 if self.label_sizes else None)
+        else:
+            y = torch.stack([torch.randint(k, (n,), generator=self.noise, device=self.device)
+                             for k in self.label_sizes], dim=1)
         return z, y
 
     def _to_memory_format(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def _aux_loss(self, logits: torch.Tensor | None, labels: torch.Tensor | None) -> torch.Tensor | float:
-        """ACGAN's classification term (Odena et al. 2017); zero for other heads."""
+        """ACGAN's classification term (Odena et al. 2017), summed over the traits; zero for other heads."""
         if logits is None or labels is None:
             return 0.0
-        return self.cfg.loss.aux_weight * F.cross_entropy(logits.float(), labels)
+        return self.cfg.loss.aux_weight * trait_cross_entropy(logits.float(), labels, self.label_sizes)
 
     def _augmented(self, x: torch.Tensor) -> torch.Tensor:
         """What D sees: ``x`` through the augmentation pipeline (unchanged without one)."""
@@ -210,7 +239,7 @@ class NoiseToImageTask(Task):
         """One D update on a real batch and a fresh fake batch (both augmented alike)."""
         real = self._to_memory_format(real)
         z, fake_y = self._sample_inputs(real.shape[0])
-        cond_real = labels if self.num_classes else None
+        cond_real = labels if self.label_sizes else None
         with torch.no_grad(), self.autocast():
             fake = self.G(z, fake_y)
         with self.autocast():
@@ -231,7 +260,7 @@ class NoiseToImageTask(Task):
     def regularize(self, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Lazy R1 (Mescheder et al. 2018; lazy form from Karras et al. 2020):
         every ``r1_interval`` steps, minimise ``gamma/2 * E||grad_x D(x)||^2 * interval``."""
-        cond = labels if self.num_classes else None
+        cond = labels if self.label_sizes else None
         # Penalties are second-order: kept in fp32 whatever the training precision.
         # With augmentation, R1 is taken on what D sees: augmented reals (Karras et al. 2020).
         penalty = r1_penalty(lambda x: self.D(x, cond)[0], self._augmented(self._to_memory_format(real)).detach())
@@ -324,12 +353,12 @@ class NoiseToImageTask(Task):
 
     def prepare_outputs(self) -> None:
         """Re-estimate G_ema's batch-norm statistics for its averaged weights (deterministic)."""
-        sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.num_classes)
+        sampling.recalibrate_batchnorm(self.G_ema, latent_dim=self.latent_dim, num_classes=self.label_sizes)
 
     @torch.no_grad()
     def ema_outputs(self, z: torch.Tensor, labels: torch.Tensor | None, chunk: int = 256) -> torch.Tensor:
         """G_ema on fixed latents ``z`` (N, latent_dim) in chunks of ``chunk`` (unpadded, on the
-        training device); labels (N,) or None."""
+        training device); labels (N,), (N, T) or None."""
         return sampling.run_in_chunks(self.G_ema, len(z), z, labels, size=chunk, pad=False, to_cpu=False)
 
     @torch.no_grad()
@@ -346,8 +375,9 @@ class NoiseToImageTask(Task):
         hcfg, t = self.cfg.health, self.cfg.train
         n = hcfg.probe_size
         z = sampling.latents(t.seed + 4242, n, self.latent_dim).to(self.device)
-        y = sampling.class_labels(n, self.num_classes).to(self.device) if self.num_classes else None
+        y = self._fixed_labels(t.seed + 4242, n)
         order = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(t.seed + 4242))
+        # Per-class diversity for a one-class model; several traits are measured as a whole.
         if self.num_classes:  # the same number of real images per class as the probe has latents
             labels = self.dataset.labels[order]
             pick = torch.cat([order[labels == k][: int((y == k).sum())] for k in range(self.num_classes)])

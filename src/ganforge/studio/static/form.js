@@ -2,7 +2,7 @@
  *
  * A field's look comes from its widget (widgets.js), its value from its JSON type: integers and
  * numbers within minimum/maximum, arrays of integers as "1,2,5-7", enums as one of their values,
- * booleans, strings. `anyOf [X, null]` is X, nullable: an empty field sends null (the default).
+ * booleans, strings, objects as the JSON their widget reads back. `anyOf [X, null]` is X, nullable: an empty field sends null (the default).
  */
 
 import { el } from './dom.js';
@@ -123,6 +123,13 @@ function coerce(schema, raw, spec) {
       }
       return { value: out };
     }
+    case 'object': // a widget that shows an object (one select per trait) reads it back as JSON
+      try {
+        const v = JSON.parse(raw);
+        return v !== null && typeof v === 'object' && !Array.isArray(v) ? { value: v } : { error: 'not an object' };
+      } catch {
+        return { error: 'not valid JSON' };
+      }
     default:
       return { value: raw }; // strings, and types the page does not know (the server checks them)
   }

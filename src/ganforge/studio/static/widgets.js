@@ -65,6 +65,36 @@ function modelValues(spec, ctx) {
   return selectOf(choices, ctx, { optional: spec.hint.optional === true, all: spec.hint.all === true });
 }
 
+/** One select per property of the selected model's `details[hint.schema]` (a JSON schema of an
+ * object whose properties are enums: its traits), each starting at "random" (left out); nothing
+ * when the model has none. Read back as the JSON of the chosen ones ('' when none is). */
+function modelTraits(spec, ctx) {
+  const schema = ctx.model && ctx.model.details ? ctx.model.details[spec.hint.schema] : null;
+  const props = schema && typeof schema.properties === 'object' ? Object.entries(schema.properties) : [];
+  if (!props.length) return null;
+  let saved = {};
+  try { saved = ctx.value ? JSON.parse(ctx.value) : {}; } catch { saved = {}; }
+  const input = el('div', { id: ctx.id, class: 'traits', role: 'group' });
+  props.forEach(([trait, prop], i) => {
+    const sid = `${ctx.id}-${i}`;
+    const options = [el('option', { value: '', text: 'random' })];
+    for (const v of Array.isArray(prop.enum) ? prop.enum : []) options.push(el('option', { value: String(v), text: String(v) }));
+    const select = el('select', { id: sid, 'data-trait': trait }, options);
+    select.value = typeof saved[trait] === 'string' ? saved[trait] : '';
+    if (select.selectedIndex < 0) select.selectedIndex = 0;
+    input.append(el('div', {}, el('label', { for: sid, text: prop.title || trait }), select));
+  });
+  return { input, help: schema.description || '' };
+}
+
+function readTraits(input) {
+  const chosen = {};
+  for (const select of input.querySelectorAll('select[data-trait]')) {
+    if (select.value !== '') chosen[select.dataset.trait] = select.value;
+  }
+  return Object.keys(chosen).length ? JSON.stringify(chosen) : '';
+}
+
 function slider(spec, { id, name, value: v }) {
   const { minimum: lo, maximum: hi } = spec.base;
   const step = spec.base.type === 'integer' ? 1 : spec.base.multipleOf ?? (hi - lo) / 100;
@@ -91,6 +121,8 @@ export const WIDGETS = {
     read: value },
   'model-values': { wide: true, fits: (s) => s.base.type === 'string' && typeof s.hint.values === 'string',
     build: modelValues, read: value },
+  'model-traits': { wide: true, fits: (s) => s.base.type === 'object' && typeof s.hint.schema === 'string',
+    build: modelTraits, read: readTraits },
   slider: { wide: true, fits: (s) => NUMERIC.has(s.base.type) && Number.isFinite(s.base.minimum)
     && Number.isFinite(s.base.maximum) && s.base.maximum > s.base.minimum, build: slider, read: value },
   color: { fits: (s) => s.base.type === 'string', build: color, read: value },

@@ -117,7 +117,7 @@ class Box:
 # 1. Matte ------------------------------------------------------------------------------------
 
 
-def subject_rgba(photo: Photo, matte: str, label: str = "subject") -> tuple[np.ndarray, np.ndarray]:
+def subject_rgba(photo: Photo, matte: str, label: str = "the subject") -> tuple[np.ndarray, np.ndarray]:
     """(rgb uint8 (H, W, 3), alpha uint8 (H, W)) of the subject under ``matte``."""
     rgb = np.repeat(photo.pixels[..., None], 3, axis=2) if photo.grey else photo.pixels
     if matte == "border":
@@ -128,7 +128,7 @@ def subject_rgba(photo: Photo, matte: str, label: str = "subject") -> tuple[np.n
     return rgb, photo.alpha
 
 
-def border_matte(rgb: np.ndarray, label: str = "subject") -> tuple[np.ndarray, np.ndarray]:
+def border_matte(rgb: np.ndarray, label: str = "the subject") -> tuple[np.ndarray, np.ndarray]:
     """Key out the colour of ``rgb``'s border: (rgb with the key colour taken out of soft edges, alpha).
 
     The key is the border's median colour; at least ``BORDER_UNIFORM`` of the border must be within
@@ -140,7 +140,7 @@ def border_matte(rgb: np.ndarray, label: str = "subject") -> tuple[np.ndarray, n
     key = np.median(ring, axis=0)
     near = np.linalg.norm(ring - key, axis=1) <= KEY_HIGH
     if near.mean() < BORDER_UNIFORM:
-        raise CompositeError(f"{label}'s border is not one colour ({near.mean():.0%} of it is near "
+        raise CompositeError(f"the border of {label} is not one colour ({near.mean():.0%} of it is near "
                              f"rgb{tuple(int(v) for v in key)}); accepted with --matte border: a subject on a plain "
                              "background that touches every edge, else an image with an alpha channel")
     pixels = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)
@@ -164,7 +164,7 @@ def border_matte(rgb: np.ndarray, label: str = "subject") -> tuple[np.ndarray, n
             (alpha * 255).round().to(torch.uint8).numpy())
 
 
-def crop_to_alpha(rgb: np.ndarray, alpha: np.ndarray, label: str = "subject") -> tuple[np.ndarray, np.ndarray]:
+def crop_to_alpha(rgb: np.ndarray, alpha: np.ndarray, label: str = "the subject") -> tuple[np.ndarray, np.ndarray]:
     """The subject cut to the rectangle its alpha covers (its size and centre are what shows)."""
     rows, cols = np.flatnonzero(alpha.any(axis=1)), np.flatnonzero(alpha.any(axis=0))
     if not len(rows):
@@ -260,9 +260,10 @@ def _bleed(rgb: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
 
 
 def composite(subject: Photo, background: Photo, options: CompositeOptions | None = None,
-              progress: Progress = None) -> Photo:
+              progress: Progress = None, *, label: str = "the subject") -> Photo:
     """``subject`` placed on ``background`` (see the module's steps); the background's size,
-    format, metadata and alpha are kept. Grey stays grey when both are grey.
+    format, metadata and alpha are kept. Grey stays grey when both are grey. ``label`` names the
+    subject in messages (its file).
 
     Raises:
         CompositeError: no transparency (``matte="alpha"``), a fully transparent subject, a border
@@ -270,7 +271,7 @@ def composite(subject: Photo, background: Photo, options: CompositeOptions | Non
             placed wholly outside it.
     """
     options = options or CompositeOptions()
-    rgb, alpha = crop_to_alpha(*subject_rgba(subject, options.matte))
+    rgb, alpha = crop_to_alpha(*subject_rgba(subject, options.matte, label), label)
     original = (alpha.shape[1], alpha.shape[0])
     rgb, alpha = scaled(rgb, alpha, options.scale)
     frame = Box(0, 0, *background.size)

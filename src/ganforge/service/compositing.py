@@ -6,9 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..compose import CompositeOptions
 from ..compose import composite as compose
+from ..data.photoio import output_format, read_photo, write_photo
 from ..errors import GanforgeError
+from ..pipelines.image import as_photo, option_error
 from .progress import Progress, report
 
 
@@ -20,10 +24,6 @@ class CompositeResult:
 
 def composite_options(**values: Any) -> CompositeOptions:
     """Validated options; an ``OptionError`` naming the option (and listing them) otherwise."""
-    from pydantic import ValidationError
-
-    from ..pipelines.image import option_error
-
     try:
         return CompositeOptions.model_validate(values)
     except ValidationError as err:
@@ -38,8 +38,6 @@ def composite(subject: Path, background: Path, *, out: Path, progress: Progress 
     size and pixel limits, format allow-list, bombs refused). Nothing is written unless it all
     worked, and then atomically. Progress: stage "composite", unit "step" (the Poisson solver's
     iterations, then 1 of 1)."""
-    from ..data.photoio import output_format, read_photo, write_photo
-
     opts = composite_options(**options)
     out = Path(out)
     output_format(out)
@@ -56,9 +54,6 @@ def composite(subject: Path, background: Path, *, out: Path, progress: Progress 
 
 def composite_images(subject: Any, background: Any, **options: Any):
     """The Python API: images in memory (PIL images, uint8 arrays, Photos) or file paths -> a PIL image."""
-    from ..data.photoio import read_photo
-    from ..pipelines.image import as_photo
-
     def photo(image: Any):
         if isinstance(image, (str, Path)):
             return read_photo(image)

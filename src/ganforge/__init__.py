@@ -9,20 +9,9 @@ Python API::
     picture = ganforge.composite("cutout.png", "beach.jpg", scale=0.5, shadow=True)   # a PIL image
 """
 
+from .compose import composite_image as composite
 from .errors import GanforgeError
 from .pipelines import GeneratorPipeline, ImageToImagePipeline, bundled_models, load
 from .version import __version__
-
-
-def composite(subject, background, **options):
-    """``subject`` (an RGBA image: a path, PIL image, uint8 array or Photo) placed on
-    ``background`` with Poisson blending, colour transfer and an optional contact shadow; a PIL
-    image. ``options``: the fields of ``ganforge.compose.CompositeOptions`` (x, y, scale, blend,
-    blend_strength, harmonize, feather, matte, shadow, shadow_opacity, shadow_blur, shadow_dx,
-    shadow_dy), the same as ``ganforge composite``'s flags."""
-    from .service.compositing import composite_images
-
-    return composite_images(subject, background, **options)
-
 
 __all__ = ["GanforgeError", "GeneratorPipeline", "ImageToImagePipeline", "__version__", "bundled_models", "composite", "load"]

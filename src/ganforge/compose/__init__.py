@@ -2,9 +2,9 @@
 
 ``composite.py`` (the steps and :class:`CompositeOptions`), ``poisson.py`` (the gradient-domain
 solve, fast and reference), ``colour.py`` (Reinhard colour transfer in Lab, blurs). The front
-ends call ``service.compositing.composite`` (files) or ``ganforge.composite`` (images in memory).
+ends call ``service.compositing.composite`` (files); ``ganforge.composite`` is :func:`composite_image`.
 """
 
-from .composite import CompositeError, CompositeOptions, composite
+from .composite import CompositeError, CompositeOptions, composite, composite_image, composite_options
 
-__all__ = ["CompositeError", "CompositeOptions", "composite"]
+__all__ = ["CompositeError", "CompositeOptions", "composite", "composite_image", "composite_options"]

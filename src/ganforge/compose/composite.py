@@ -30,15 +30,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, ValidationError
 
-from ..data.photoio import Photo
+from ..data.photoio import Photo, read_photo
 from ..errors import GanforgeError
+from ..pipelines.image import as_photo, option_error
 from ..schema import StrictModel
 from . import poisson
 from .colour import box3, gaussian_blur, transfer_colour
@@ -246,7 +248,7 @@ def contact_shadow(alpha: np.ndarray, box: Box, frame: Box, options: CompositeOp
 
 def _float(pixels: np.ndarray) -> torch.Tensor:
     """uint8 (H, W) or (H, W, 3) -> float (3, H, W) in 0..1."""
-    t = torch.from_numpy(np.ascontiguousarray(pixels)).float() / 255
+    t = torch.from_numpy(pixels.astype(np.float32)) / 255  # a copy: the pixels may be read-only
     return t.expand(3, *t.shape) if t.ndim == 2 else t.permute(2, 0, 1)
 
 
@@ -335,3 +337,24 @@ def _to_uint8(x: torch.Tensor, ndim: int) -> np.ndarray:
     if ndim == 2:
         return x.mean(dim=0).round().to(torch.uint8).numpy()
     return x.round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def composite_options(**values) -> CompositeOptions:
+    """Validated options; an ``OptionError`` naming the option (and listing them) otherwise."""
+    try:
+        return CompositeOptions.model_validate(values)
+    except ValidationError as err:
+        raise option_error(err, CompositeOptions) from None
+
+
+def composite_image(subject, background, *, progress: Progress = None, **options) -> Image.Image:
+    """The Python API (``ganforge.composite``): ``subject`` and ``background`` as file paths (opened
+    with the photo tools' checks), PIL images, uint8 arrays or Photos; ``options`` the fields of
+    :class:`CompositeOptions`. A PIL image."""
+    opts = composite_options(**options)
+
+    def photo(image) -> Photo:
+        return read_photo(image) if isinstance(image, (str, Path)) else as_photo(image)
+
+    label = str(subject) if isinstance(subject, (str, Path)) else "the subject"
+    return composite(photo(subject), photo(background), opts, progress, label=label).to_pil()

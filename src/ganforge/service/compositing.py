@@ -1,4 +1,4 @@
-"""Compositing files: what ``ganforge composite`` and the Python API call (``compose/`` does the work)."""
+"""Compositing files: what ``ganforge composite`` calls (``compose/`` does the work)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from ..compose import CompositeOptions
 from ..compose import composite as compose
+from ..compose import composite_options
 from ..data.photoio import output_format, read_photo, write_photo
-from ..errors import GanforgeError
-from ..pipelines.image import as_photo, option_error
 from .progress import Progress, report
 
 
@@ -20,14 +16,6 @@ from .progress import Progress, report
 class CompositeResult:
     out: Path
     size: tuple[int, int]  # (width, height): the background's
-
-
-def composite_options(**values: Any) -> CompositeOptions:
-    """Validated options; an ``OptionError`` naming the option (and listing them) otherwise."""
-    try:
-        return CompositeOptions.model_validate(values)
-    except ValidationError as err:
-        raise option_error(err, CompositeOptions) from None
 
 
 def composite(subject: Path, background: Path, *, out: Path, progress: Progress = None,
@@ -50,16 +38,3 @@ def composite(subject: Path, background: Path, *, out: Path, progress: Progress 
         out.parent.mkdir(parents=True, exist_ok=True)
     write_photo(out, result)
     return CompositeResult(out, result.size)
-
-
-def composite_images(subject: Any, background: Any, **options: Any):
-    """The Python API: images in memory (PIL images, uint8 arrays, Photos) or file paths -> a PIL image."""
-    def photo(image: Any):
-        if isinstance(image, (str, Path)):
-            return read_photo(image)
-        return as_photo(image)
-
-    opts = composite_options(**options)
-    if subject is None or background is None:
-        raise GanforgeError("composite needs a subject and a background")
-    return compose(photo(subject), photo(background), opts).to_pil()

@@ -6,10 +6,12 @@ Python API::
     model = ganforge.load("fashion-cgan")          # bundled name, exported folder or run folder
     images = model.generate(16, classes="sneaker", seed=0)   # uint8 (16, 32, 32, 1)
     model.save_pretrained("my-model")
+    picture = ganforge.composite("cutout.png", "beach.jpg", scale=0.5, shadow=True)   # a PIL image
 """
 
+from .compose import composite_image as composite
 from .errors import GanforgeError
 from .pipelines import GeneratorPipeline, ImageToImagePipeline, bundled_models, load
 from .version import __version__
 
-__all__ = ["GanforgeError", "GeneratorPipeline", "ImageToImagePipeline", "__version__", "bundled_models", "load"]
+__all__ = ["GanforgeError", "GeneratorPipeline", "ImageToImagePipeline", "__version__", "bundled_models", "composite", "load"]

@@ -42,8 +42,12 @@ def pipes():
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory) -> Path:
+    """An RGBA photo (opaque in the middle): every image input takes it, a composite's subject too."""
     path = tmp_path_factory.mktemp("inputs") / "input.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(path)
+    rgba = np.random.default_rng(0).integers(0, 256, (20, 24, 4), dtype=np.uint8)
+    rgba[..., 3] = 0
+    rgba[4:16, 4:20, 3] = 255
+    Image.fromarray(rgba, "RGBA").save(path)
     return path
 
 
@@ -68,7 +72,8 @@ def small_params(tool: ServiceTool, model: ModelInfo) -> dict:
 def test_every_tool_has_models_and_a_strict_json_schema(name):
     tool = TOOLS.get(name)
     assert tool.models(), f"{name} has no bundled model"
-    assert all(tool.accepts(model_info(m)) for m in tool.models())
+    methods = [m.name for m in tool.methods]  # a tool's own (no network), else bundled models it accepts
+    assert all(m in methods or tool.accepts(model_info(m)) for m in tool.models())
     schema = tool.Params.model_json_schema()
     assert schema["type"] == "object" and schema["properties"]
     assert schema.get("additionalProperties") is False  # unknown keys are refused, so the schema says so
@@ -155,11 +160,12 @@ def test_photo_tools_need_inputs_and_a_model_that_fits():
 def test_results_carry_their_recipe_and_remaking_them_gives_the_same_pixels(name, pipes, photo):
     tool = TOOLS.get(name)
     model = tool.models()[0]
-    params = tool.parse(small_params(tool, model_info(model)))
-    tool.check(model_info(model), params)
+    method = model in [m.name for m in tool.methods]
+    params = tool.parse(small_params(tool, tool.model_info(model)))
+    tool.check(tool.model_info(model), params)
     item = tool.plan(params, {spec.name: 1 for spec in tool.inputs})[0]
     sources = {spec.name: photo for spec in tool.inputs}
-    result = run_item(tool, model, pipes(model), params, item, sources)
+    result = run_item(tool, model, tool.pipeline(model) if method else pipes(model), params, item, sources)
     assert (result.media_type, result.suffix) == ("image/png", ".png")
     first = Image.open(io.BytesIO(result.data))
     text = {k[len(TEXT_PREFIX):]: v for k, v in first.text.items() if k.startswith(TEXT_PREFIX)}
@@ -172,8 +178,8 @@ def test_results_carry_their_recipe_and_remaking_them_gives_the_same_pixels(name
     again_tool = TOOLS.get(text["tool"])
     again_params = again_tool.parse(json.loads(text["parameters"]))
     again_item = Item(label="again", inputs=item.inputs, seed=int(text["seed"]) if "seed" in text else None)
-    fresh = load_model(text["model"])
-    assert fresh is not pipes(model) and fresh.network is not pipes(model).network
+    fresh = None if method else load_model(text["model"])
+    assert method or (fresh is not pipes(model) and fresh.network is not pipes(model).network)
     again = run_item(again_tool, text["model"], fresh, again_params, again_item, sources)
     assert np.array_equal(np.asarray(first), np.asarray(Image.open(io.BytesIO(again.data))))
 

@@ -203,12 +203,26 @@ def test_lists_tools_models_and_their_parameters(page):
     expect(page.get_by_role("button", name="Drop images here or choose files")).to_be_hidden()
 
 
+def cutout_png(path, w: int = 24, h: int = 16, colour=(200, 60, 40)):
+    """An RGBA PNG: a rectangle of ``colour`` inside a transparent border (a cut-out; any image input takes it)."""
+    rgba = np.zeros((h, w, 4), np.uint8)
+    rgba[..., :3] = colour
+    rgba[2:-2, 3:-3, 3] = 255
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
+
+
 def test_every_tool_runs_with_the_forms_defaults(page, tmp_path):
     tools = page.evaluate("() => fetch('/v1/tools').then(r => r.json())")
-    page.locator("#file-input").set_input_files(str(pngs(tmp_path, [(24, 16)])[0]))  # kept across tools
+    photo = cutout_png(tmp_path / "photo.png")
+    page.locator("#file-input").set_input_files(str(photo))  # kept across tools
     expect(page.locator(".thumb")).to_have_count(1)
     for tool in tools:
         page.get_by_role("radio", name=tool["title"], exact=True).check()
+        for zone in page.locator("#inputs section.inputs").all():  # every input of the tool gets a file
+            if zone.locator(".thumb").count() == 0:
+                zone.locator("input[type=file]").set_input_files(str(photo))
+                expect(zone.locator(".thumb")).to_have_count(1)
         card = run(page)
         expect(card.locator("h3")).to_contain_text(tool["title"])
         assert card.locator("img.result-img").count() >= 1
@@ -483,3 +497,36 @@ def test_a_drop_zone_per_declared_input_whatever_its_name(swatch_tools, page, tm
     page.get_by_role("radio", name="Upscale", exact=True).check()  # another input name: its own (empty) list
     expect(page.locator(".thumb")).to_have_count(0)
     expect(page.get_by_role("button", name="Drop images here or choose files")).to_be_visible()
+
+
+def test_composite_takes_a_subject_and_a_background_and_makes_a_png(page, tmp_path):
+    page.get_by_role("radio", name="Composite", exact=True).check()
+    expect(page.get_by_label("Model")).to_have_value("poisson-blend")
+    zones = page.locator("#inputs section.inputs")
+    expect(zones).to_have_count(2)
+    expect(zones.get_by_role("heading")).to_have_text(["Subjects", "Background"])
+    assert zones.nth(0).locator("input[type=file]").evaluate("e => e.multiple") is True  # one result per subject
+    assert zones.nth(1).locator("input[type=file]").evaluate("e => e.multiple") is False
+
+    page.get_by_role("button", name="Run", exact=True).click()  # nothing chosen yet
+    expect(page.get_by_role("alert")).to_contain_text("Composite works on subjects: choose at least one first.")
+    page.get_by_role("button", name="Dismiss").click()
+
+    subject = cutout_png(tmp_path / "subject.png", 12, 12, (250, 20, 20))
+    background = pngs(tmp_path, [(40, 30)])[0]
+    zones.nth(0).locator("input[type=file]").set_input_files(str(subject))
+    zones.nth(1).locator("input[type=file]").set_input_files(str(background))
+    expect(zones.nth(0).locator(".thumb-name")).to_have_text(["subject.png"])
+    expect(zones.nth(1).locator(".thumb-name")).to_have_text([background.name])
+    page.get_by_label("Shadow", exact=True).check()
+    page.get_by_label("Scale", exact=True).fill("2")
+    card = run(page)
+    expect(card.locator(".item-label")).to_have_text(["subject.png"])
+    job = page.evaluate("id => fetch('/v1/jobs/' + id).then(r => r.json())", card.get_attribute("data-job"))
+    assert job["params"]["shadow"] is True and job["params"]["scale"] == 2
+    url = card.locator("img.result-img").first.evaluate("e => e.src")
+    result = Image.open(io.BytesIO(page.request.get(url).body()))
+    assert result.format == "PNG" and result.size == (40, 30)
+    pixels = np.asarray(result.convert("RGB")).astype(int)
+    assert pixels[15, 20, 0] > pixels[15, 20, 2] + 60  # the red subject is in the middle
+    assert tuple(pixels[0, 0]) == tuple(np.asarray(Image.open(background))[0, 0])  # the background around it

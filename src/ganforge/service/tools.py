@@ -81,6 +81,8 @@ class ServiceTool:
     name: registry key (the API's ``tool``). title / summary: shown on the page.
     inputs: the named inputs it takes (:class:`InputSpec`); none for tools that make things from seeds.
     Params: the parameters (a StrictModel; its JSON schema is the API's contract).
+    methods: models the tool brings itself, for a tool that runs no network (compositing): listed
+    with its bundled models, and its items get ``pipe=None`` (:meth:`pipeline`).
 
     A tool makes an output (:meth:`run_item`) and encodes it (:meth:`encode`): a PNG with the
     recipe in its text chunks by default; a tool whose results are not images overrides both.
@@ -91,6 +93,7 @@ class ServiceTool:
     summary: ClassVar[str]
     inputs: ClassVar[tuple[InputSpec, ...]] = ()
     Params: ClassVar[type[StrictModel]]
+    methods: ClassVar[tuple[ModelInfo, ...]] = ()
 
     @property
     def takes_images(self) -> bool:
@@ -100,8 +103,21 @@ class ServiceTool:
     def accepts(self, model: ModelInfo) -> bool:
         raise NotImplementedError
 
+    def model_infos(self) -> list[ModelInfo]:
+        """What the tool runs: its own methods, then the bundled models it accepts."""
+        return [*self.methods, *(m for m in bundled_infos() if self.accepts(m))]
+
     def models(self) -> list[str]:
-        return [m.name for m in bundled_infos() if self.accepts(m)]
+        return [m.name for m in self.model_infos()]
+
+    def model_info(self, name: str) -> ModelInfo:
+        """One of the tool's methods, or a bundled model (a ``ParamsError`` on ``model`` when unknown)."""
+        return next((m for m in self.methods if m.name == name), None) or model_info(name)
+
+    def pipeline(self, model: str) -> Any:
+        """What :meth:`run_item` gets as ``pipe``: the bundled model, loaded once per process; None
+        for one of the tool's own methods (no network)."""
+        return None if any(m.name == model for m in self.methods) else loaded(model)
 
     def parse(self, params: dict[str, Any] | None) -> StrictModel:
         """Validated parameters; a ``ParamsError`` naming the field otherwise."""
@@ -499,3 +515,41 @@ def _register_image_tools() -> None:
 
 
 _register_image_tools()
+
+
+# Compositing: two named inputs, no network ----------------------------------------------------
+
+COMPOSITE_METHOD = ModelInfo(name="poisson-blend", kind="method", details={},
+                             summary="no network: Poisson (gradient-domain) blending, colour transfer in Lab, a "
+                                     "feathered edge and an optional contact shadow")
+
+
+def _composite_options() -> type[StrictModel]:
+    from ..compose import CompositeOptions
+
+    return CompositeOptions
+
+
+@register_tool
+class Composite(ServiceTool):
+    """A cut-out on a background (``compose.composite``): one item per subject, every one on the
+    same background."""
+
+    name = "composite"
+    title = "Composite"
+    summary = "cut-outs placed on a background so they belong: Poisson blending, colour transfer, contact shadow"
+    inputs = (InputSpec("subject", "image", "Subjects", many=True,
+                        description="cut-outs with transparency (PNG, WebP): one result per subject"),
+              InputSpec("background", "image", "Background", description="the picture every subject is placed on"))
+    Params = _composite_options()
+    methods = (COMPOSITE_METHOD,)
+
+    def accepts(self, model: ModelInfo) -> bool:
+        return False  # no bundled network: its one method is its own
+
+    def run_item(self, pipe, params, item, sources, progress=None):
+        from ..compose import composite
+        from ..data.photoio import read_photo
+
+        return composite(read_photo(sources["subject"]), read_photo(sources["background"]), params, progress,
+                         label=item.label)

@@ -23,7 +23,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from ..errors import GanforgeError
 from ..service.media import MEDIA
-from ..service.tools import TOOLS, ParamsError, ServiceTool, model_info
+from ..service.tools import TOOLS, ParamsError, ServiceTool
 from .auth import day_start
 from .errors import ApiError
 from .settings import MiB
@@ -144,7 +144,7 @@ def submit(store: Store, settings: Any, key: Any, body: JobBase, idempotency: st
     inputs = body.inputs
     params = body.params
     try:
-        tool.check(model_info(body.model), params)
+        tool.check(tool.model_info(body.model), params)
         plan = tool.plan(params, {name: len(ids) for name, ids in inputs.items()})
     except GanforgeError as err:
         raise _refuse(err, "params") from None

@@ -68,12 +68,12 @@ def execute(spec: JobSpec, input_path: Callable[[str], Path], sink: Sink) -> str
     next item or tile.
     """
     from ..data.imageio import BadImageError
-    from ..service.tools import TOOLS, Item, loaded, run_item
+    from ..service.tools import TOOLS, Item, run_item
 
     try:
         tool = TOOLS.get(spec.tool)
         params = tool.parse(spec.params)
-        pipe = loaded(spec.model)
+        pipe = tool.pipeline(spec.model)
     except GanforgeError as err:
         return str(err)
     for it in spec.items:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ...service.media import MEDIA
-from ...service.tools import TOOLS, ServiceTool, bundled_infos
+from ...service.tools import TOOLS, ServiceTool
 from ..auth import Caller, authenticate
 from ..errors import ApiError, responses
 from ..schemas import InputOut, ModelOut, ToolOut
@@ -14,8 +14,7 @@ router = APIRouter(prefix="/v1/tools", tags=["tools"])
 
 
 def tool_out(tool: ServiceTool) -> ToolOut:
-    models = [ModelOut(name=m.name, summary=m.summary, kind=m.kind, details=m.details)
-              for m in bundled_infos() if tool.accepts(m)]
+    models = [ModelOut(name=m.name, summary=m.summary, kind=m.kind, details=m.details) for m in tool.model_infos()]
     return ToolOut(name=tool.name, title=tool.title, summary=tool.summary, takes_images=tool.takes_images,
                    inputs=tool_inputs(tool), models=models, params_schema=tool.Params.model_json_schema())
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
+from ..conditioning import Conditioning
 from ..registry import Registry
 
 if TYPE_CHECKING:
@@ -21,9 +22,17 @@ class Dataset:
     """A whole data set in memory.
 
     ``data``: uint8 ``(N, C, H, W)`` for images, float32 ``(N, D)`` for vectors.
-    ``labels``: int64 ``(N,)`` or ``None`` when unlabelled.
-    ``class_names``: one name per label value, or ``None``.
+    ``labels``: int64 ``(N,)`` (one class) or ``(N, T)`` (one index per trait of ``conditioning``),
+    or ``None`` when unlabelled.
+    ``class_names``: one name per label value of a one-class data set, or ``None``.
     ``skipped``: ``(path, reason)`` for every file a folder data set could not use.
+    ``conditioning``: the traits of ``(N, T)`` labels, in column order, or ``None`` (one class:
+    ``class_names`` says it).
+    ``visible``: bool ``(N, T)``, whether trait t can be seen in image i (a hat hides the hair
+    colour; a sprite without team-colour pixels shows no team colour), or ``None`` (all visible);
+    measures of trait accuracy count only visible traits.
+    ``items``: int64 ``(N,)``, which object each image shows (the views of one turntable item
+    share an index into ``item_names``), or ``None``.
     """
 
     name: str
@@ -31,6 +40,10 @@ class Dataset:
     labels: torch.Tensor | None = None
     class_names: list[str] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    conditioning: Conditioning | None = None
+    visible: torch.Tensor | None = None
+    items: torch.Tensor | None = None
+    item_names: list[str] | None = None
 
     @property
     def kind(self) -> str:
@@ -55,6 +68,8 @@ class Dataset:
     def truncate(self, limit: int) -> None:
         self.data = self.data[:limit].contiguous()
         self.labels = None if self.labels is None else self.labels[:limit].contiguous()
+        self.visible = None if self.visible is None else self.visible[:limit].contiguous()
+        self.items = None if self.items is None else self.items[:limit].contiguous()
 
 
 @dataclass
@@ -135,6 +150,7 @@ class DatasetSpec:
     ``ORACLES`` name, see :mod:`ganforge.metrics.oracles`), or None. ``modes``: the mode-counting
     protocol of its evaluation (``"mixture"``, ``"stacked"``) or None. ``perceptual``: it has a
     feature network a projection's perceptual loss may use. ``about``: where the data comes from.
+    ``licence``: the licence of the data, as a model card names it ("" for the user's own data).
     """
 
     name: str
@@ -146,6 +162,7 @@ class DatasetSpec:
     modes: str | None = None
     perceptual: bool = False
     about: str = ""  # where the data comes from, in a few words (``ganforge info`` shows it)
+    licence: str = ""  # the data's licence, for model cards
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")

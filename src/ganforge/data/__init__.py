@@ -9,7 +9,7 @@ names: they ask the spec.
 """
 
 from .base import DATASETS, Dataset, DatasetSpec, PairedDataset, UnpairedDataset, build_dataset, register_dataset
-from . import avatars, fashion, folder, paired, photos, stacked, styles, toy, unpaired, wesnoth  # noqa: F401  (registers the built-in data sets)
+from . import avatars, fashion, folder, landscapes, paired, photos, portraits, stacked, styles, toy, turntable, unpaired, wesnoth  # noqa: F401  (registers the built-in data sets)
 from .fashion import FASHION_CLASSES
 
 __all__ = ["DATASETS", "Dataset", "DatasetSpec", "PairedDataset", "UnpairedDataset", "FASHION_CLASSES", "build_dataset", "register_dataset"]

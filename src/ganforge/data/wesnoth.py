@@ -175,6 +175,23 @@ def read_units(core: Path) -> tuple[list[UnitImage], list[UnitImage]]:
     return declared_images, mentioned
 
 
+def read_profiles(core: Path) -> dict[str, str]:
+    """Portrait stem (``portraits/humans/spearman``) -> the gender of the unit whose ``profile=``
+    (or whose ``[female]``/``[male]``'s) it is, from ``core/units/*/*.cfg``."""
+    genders: dict[str, str] = {}
+    for cfg in sorted((core / "units").glob("*/*.cfg")):
+        root = parse_wml(_expand(cfg.read_text(encoding="utf-8", errors="replace")))
+        for unit in root.find("unit_type"):
+            default = (unit.attrs.get("gender", "male").split(",")[0].strip() or "male")
+            declared = [(unit.attrs.get("profile", ""), default)]
+            declared += [(c.attrs.get("profile", ""), c.name) for c in unit.children if c.name in ("female", "male")]
+            for value, gender in declared:
+                match = re.match(r"(portraits/[^~:\[]+?)\.(png|webp|jpg)", value.strip())
+                if match:
+                    genders.setdefault(match[1], gender)
+    return genders
+
+
 def assign(frame_stem: str, images: dict[str, list[UnitImage]],
            mentioned: list[UnitImage] = ()) -> tuple[UnitImage, str] | None:
     """The unit image a frame belongs to and the rest of the frame's name, or None: the longest

@@ -149,8 +149,9 @@ def render_rows(rows: np.ndarray, *, render: Render | None = None, workers: int 
     chunks = [rows[i : i + 64] for i in range(0, len(rows), 64)]
     if workers == 1:
         return np.concatenate([_render_rows(c) for c in progress(chunks, desc, "chunk")])
-    # spawn: the parent may hold torch's threads, which fork copies badly.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # fork, not spawn: spawn re-runs the caller's main module, which a script without a
+    # __main__ guard cannot survive; the workers only build SVG text and run rsvg-convert (no torch).
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         return np.concatenate(list(progress(pool.map(_render_rows, chunks), desc, "chunk")))
 
 
@@ -160,14 +161,15 @@ def differs(a: np.ndarray, b: np.ndarray) -> bool:
     return int((delta > PIXEL_DELTA).sum()) >= MIN_PIXELS
 
 
-def visibility_table(*, render: Render | None = None, workers: int | None = None) -> dict[tuple[str, str], np.ndarray]:
-    """``{(trait, context): bool (values of context,)}``: whether ``trait`` shows under each value
-    of ``context`` (every value of the trait rendered around :data:`BASE`; visible when any
-    render differs from the first)."""
+def visibility_table(*, render: Render | None = None, workers: int | None = None,
+                     rules: Sequence[tuple[str, str]] = RULES) -> dict[tuple[str, str], np.ndarray]:
+    """``{(trait, context): bool (values of context,)}`` for each of ``rules``: whether ``trait``
+    shows under each value of ``context`` (every value of the trait rendered around :data:`BASE`;
+    visible when any render differs from the first)."""
     names = value_names()
     base = np.array([names[t].index(BASE[t]) for t in TRAITS])
     rows, spans = [], []
-    for trait, context in RULES:
+    for trait, context in rules:
         t, c = TRAITS.index(trait), TRAITS.index(context)
         for ci in range(len(names[context])):
             start = len(rows)
@@ -177,7 +179,7 @@ def visibility_table(*, render: Render | None = None, workers: int | None = None
                 rows.append(row)
             spans.append((trait, context, ci, start, len(rows)))
     images = render_rows(np.stack(rows), render=render, workers=workers, desc="measuring visibility")
-    table = {rule: np.zeros(len(names[rule[1]]), dtype=bool) for rule in RULES}
+    table = {rule: np.zeros(len(names[rule[1]]), dtype=bool) for rule in rules}
     for trait, context, ci, start, end in spans:
         table[(trait, context)][ci] = any(differs(images[start], images[k]) for k in range(start + 1, end))
     return table
@@ -191,10 +193,10 @@ def hidden_traits(row: Sequence[int], table: dict[tuple[str, str], np.ndarray]) 
 
 
 def make_avatars(n: int, *, split: str = "train", seed: int = SEED, render: Render | None = None,
-                 workers: int | None = None) -> Dataset:
+                 workers: int | None = None, rules: Sequence[tuple[str, str]] = RULES) -> Dataset:
     """``n`` rendered characters with ``(n, 12)`` labels and their visibility (no cache)."""
     rows = sample_rows(n, split=split, seed=seed)
-    table = visibility_table(render=render, workers=workers)
+    table = visibility_table(render=render, workers=workers, rules=rules)
     images = render_rows(rows, render=render, workers=workers)
     names = value_names()
     samples = [Sample(image=img, values={t: names[t][int(i)] for t, i in zip(TRAITS, row)},

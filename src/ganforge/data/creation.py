@@ -42,12 +42,11 @@ MAKE_TARGET = "make creation-data"
 CACHE_FORMAT = 1  # bump when the .npz layout changes
 
 
-def require(dataset: str, package: str, path: Path, *, what: str = "Debian package") -> Path:
-    """``path`` if it is a folder, else a one-line GanforgeError naming the package to install."""
+def require(dataset: str, package: str, path: Path) -> Path:
+    """``path`` if it is a folder, else a one-line GanforgeError naming the Debian package to install."""
     if not Path(path).is_dir():
-        install = f"apt-get install {package}" if what == "Debian package" else f"pip install {package}"
-        raise GanforgeError(f"data set '{dataset}' needs the {what} {package} ({path} not found): "
-                            f"{install}, or `{MAKE_TARGET}`")
+        raise GanforgeError(f"data set '{dataset}' needs the Debian package {package} ({path} not found): "
+                            f"apt-get install {package}, or `{MAKE_TARGET}`")
     return Path(path)
 
 

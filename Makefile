@@ -12,7 +12,7 @@ STUDIO_DIR ?= studio-data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup data test-packages photo-data style-data photo-models style-models run train-demo test test-fast bench clean
+.PHONY: setup data test-packages photo-data style-data creation-data photo-models style-models run train-demo test test-fast bench clean
 
 setup: data $(STAMP)
 
@@ -46,6 +46,18 @@ style-data: photo-data
 		echo "installing style data:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# The creation data sets (data/avatars.py, wesnoth.py, portraits.py, turntable.py, landscapes.py):
+# rsvg-convert and four games' data packages, installed only when missing, and the `creation`
+# extra (python-avatars). Tests do not need them; the creation presets and bench/creation.py do.
+CREATION_PACKAGES := librsvg2-bin wesnoth-1.16-data naev-data freedroidrpg-data endless-sky-data
+creation-data: setup
+	@missing=""; for p in $(CREATION_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing creation data:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(PY) -m pip install -q -e '.[creation]'
 
 # Train the six bundled photo models from configs/photo-*.yaml into src/ganforge/pretrained/.
 photo-models: setup photo-data

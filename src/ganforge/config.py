@@ -36,6 +36,9 @@ class DataConfig(StrictModel):
     crops_per_image: int = Field(
         16, ge=1, le=4096, description="photo data sets: seeded random crops of size resolution cut from each photo"
     )
+    samples: int | None = Field(
+        None, ge=1, le=1_000_000, description="generated data sets (avatars): how many images to make (None: the data set's default)"
+    )
 
     @field_validator("dataset")
     @classmethod

@@ -1,4 +1,4 @@
-"""Atomic file writes: a temporary file in the same folder, then a rename.
+"""Atomic file writes: a temporary file in the same folder, then a rename; the cache folder.
 
 A reader (or a crash) never sees a half-written file under the final name.
 """
@@ -9,6 +9,14 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Callable
+
+CACHE_ENV = "GANFORGE_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """Where ganforge keeps what it can rebuild (reference features, built data sets):
+    ``$GANFORGE_CACHE_DIR``, default ``~/.cache/ganforge``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "ganforge")
 
 
 def _umask() -> int:

@@ -9,7 +9,8 @@ names: they ask the spec.
 """
 
 from .base import DATASETS, Dataset, DatasetSpec, PairedDataset, UnpairedDataset, build_dataset, register_dataset
-from . import fashion, folder, paired, photos, shapes_traits, stacked, styles, toy, unpaired  # noqa: F401  (registers the built-in data sets)
+from . import (avatars, fashion, folder, landscapes, paired, photos, portraits, shapes_traits, stacked,  # noqa: F401
+               styles, toy, turntable, unpaired, wesnoth)  # (registers the built-in data sets)
 from .fashion import FASHION_CLASSES
 
 __all__ = ["DATASETS", "Dataset", "DatasetSpec", "PairedDataset", "UnpairedDataset", "FASHION_CLASSES", "build_dataset", "register_dataset"]

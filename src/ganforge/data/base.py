@@ -30,6 +30,11 @@ class Dataset:
     ``skipped``: ``(path, reason)`` for every file a folder data set could not use.
 
     :attr:`conditioning` is what a model trained on it is told, whichever form was given.
+    ``visible``: bool ``(N, T)``, whether trait t can be seen in image i (a hat hides the hair
+    colour; a sprite without team-colour pixels shows no team colour), or ``None`` (all visible);
+    measures of trait accuracy count only visible traits.
+    ``items``: int64 ``(N,)``, which object each image shows (the views of one turntable item
+    share an index into ``item_names``), or ``None``.
     """
 
     name: str
@@ -38,6 +43,9 @@ class Dataset:
     class_names: list[str] | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     traits: Conditioning | None = None
+    visible: torch.Tensor | None = None
+    items: torch.Tensor | None = None
+    item_names: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.traits is None or not self.traits.conditional:
@@ -82,6 +90,8 @@ class Dataset:
     def truncate(self, limit: int) -> None:
         self.data = self.data[:limit].contiguous()
         self.labels = None if self.labels is None else self.labels[:limit].contiguous()
+        self.visible = None if self.visible is None else self.visible[:limit].contiguous()
+        self.items = None if self.items is None else self.items[:limit].contiguous()
 
 
 @dataclass
@@ -164,6 +174,7 @@ class DatasetSpec:
     ``ORACLES`` name, see :mod:`ganforge.metrics.oracles`), or None. ``modes``: the mode-counting
     protocol of its evaluation (``"mixture"``, ``"stacked"``) or None. ``perceptual``: it has a
     feature network a projection's perceptual loss may use. ``about``: where the data comes from.
+    ``licence``: the licence of the data, as a model card names it ("" for the user's own data).
     """
 
     name: str
@@ -175,6 +186,7 @@ class DatasetSpec:
     modes: str | None = None
     perceptual: bool = False
     about: str = ""  # where the data comes from, in a few words (``ganforge info`` shows it)
+    licence: str = ""  # the data's licence, for model cards
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,14 +24,8 @@ import torch
 from ..config import DataConfig
 from ..data import DATASETS, Dataset, build_dataset
 from ..errors import GanforgeError
-from ..fileio import atomic_write_bytes
+from ..fileio import atomic_write_bytes, cache_dir
 from .features import Extractor, FeatureSet
-
-CACHE_ENV = "GANFORGE_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "ganforge")
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,8 @@ def test_help_explains_every_option(monkeypatch, capsys):
         "--trait NAME=VALUE a trait's value in every image (repeatable: --trait hair_color=red --trait "
         "skin_color=light); traits left out are drawn at random per image, the same for the same --seed",
         "--list-traits print each trait of MODEL with its values, and stop",
+        "--upscale [1|2|4] run the bundled photo upscaler (photo-upscale-x2 or -x4) on each image: 64 px -> 256 px "
+        "with 4 [default: 1]",
         "--device [cpu|cuda] [default: cpu]",
     ):
         assert phrase in text, phrase
@@ -244,3 +246,28 @@ def test_error_exit_code_without_traceback_in_a_real_process(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: config file") and "Traceback" not in proc.stderr
+
+
+def test_generate_upscale_runs_the_bundled_upscaler_on_each_image(tmp_path):
+    from PIL import Image
+
+    from ganforge.service import generate
+
+    small = generate("fashion-cgan", n=2, out=tmp_path / "small", seed=3, classes="sneaker")
+    big = generate("fashion-cgan", n=2, out=tmp_path / "big", seed=3, classes="sneaker", upscale=2)
+    assert (small.count, big.count) == (2, 2)
+    for name in sorted(p.name for p in (tmp_path / "small").iterdir()):
+        with Image.open(tmp_path / "small" / name) as a, Image.open(tmp_path / "big" / name) as b:
+            assert b.size == (a.size[0] * 2, a.size[1] * 2) and b.mode == a.mode
+            # the same picture, larger: its 2x2 averages are close to the small image
+            down = np.asarray(b.convert("L").resize(a.size, Image.Resampling.BOX), dtype=float)
+            assert np.abs(down - np.asarray(a.convert("L"), dtype=float)).mean() < 12
+
+
+def test_generate_upscale_refuses_other_factors_before_writing(tmp_path):
+    from ganforge.errors import GanforgeError
+    from ganforge.service import generate
+
+    with pytest.raises(GanforgeError, match="--upscale 3: use one of 1, 2, 4"):
+        generate("fashion-cgan", n=2, out=tmp_path / "x.png", upscale=3)
+    assert not (tmp_path / "x.png").exists()

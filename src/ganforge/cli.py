@@ -92,16 +92,19 @@ def train(args: tuple[str, ...], run_dir: Path | None, resume_dir: Path | None, 
 @click.option("--list-traits", is_flag=True, help="print each trait of MODEL with its values, and stop")
 @click.option("--truncation", type=float, default=1.0, show_default=True,
               help="truncation psi in [0, 1]: lower trades variety for typical-looking images")
+@click.option("--upscale", type=click.Choice(["1", "2", "4"]), default="1", show_default=True,
+              help="run the bundled photo upscaler (photo-upscale-x2 or -x4) on each image: 64 px -> 256 px with 4")
 @click.option("--out", "out", type=click.Path(path_type=Path), help=OUT_HELP + " (required unless --list-traits)")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def generate(model: str, n: int, seed: int, class_: str | None, traits: tuple[str, ...], list_traits: bool,
-             truncation: float, out: Path | None, device: str) -> None:
+             truncation: float, upscale: str, out: Path | None, device: str) -> None:
     """Generate images with MODEL: a bundled name, an exported folder or a run folder.
 
     \b
       ganforge generate fashion-cgan --class sneaker -n 16 --out sneakers.png
       ganforge generate MODEL --list-traits
       ganforge generate MODEL --trait hair_color=red --trait skin_color=light -n 16 --out faces/
+      ganforge generate MODEL -n 4 --upscale 4 --out big.png
     """
     from .service import generate as generate_images
     from .service import list_traits as model_traits
@@ -113,7 +116,7 @@ def generate(model: str, n: int, seed: int, class_: str | None, traits: tuple[st
     if out is None:
         _fail("--out is required: FILE.png, FILE.npz or a folder (or use --list-traits)")
     result = generate_images(model, n=n, out=out, seed=seed, classes=class_, traits=list(traits) if traits else None,
-                             truncation=truncation, device=device)
+                             truncation=truncation, upscale=int(upscale), device=device)
     click.echo(f"wrote {result.count} {'points' if result.kind == 'vector' else 'images'} to {result.out}", err=True)
 
 

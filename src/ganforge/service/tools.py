@@ -344,6 +344,8 @@ class GenerateParams(StrictModel):
         default=None, description="a value for some of the model's traits; the others are drawn at random per image",
         json_schema_extra={"x-ganforge": {"widget": "model-traits", "schema": "traits_schema"}})
     truncation: float = Field(default=1.0, ge=0.0, le=1.0, description="psi: below 1 trades variety for typical images")
+    upscale: Literal[1, 2, 4] = Field(default=1, description="run the bundled photo upscaler on each image: "
+                                                             "2 or 4 times the model's size; 1: none")
 
 
 @register_tool
@@ -363,11 +365,13 @@ class Generate(_GenerationTool):
 
     def run_item(self, pipe, params, item, sources, progress=None):
         from ..images import make_grid, to_uint8
-        from .models import grid_columns
+        from .models import grid_columns, upscale_images
 
         raw, labels = pipe.generate_tensor(params.count, params.classes, seed=item.seed, truncation=params.truncation,
                                            traits=params.traits)
         images = to_uint8(raw)
+        if params.upscale > 1:
+            images = upscale_images(images, params.upscale, pipe=loaded(f"photo-upscale-x{params.upscale}"))
         if progress:
             progress(1, 1)
         return _photo(make_grid(images, grid_columns(params.count, labels)))

@@ -81,7 +81,10 @@ def test_model_dependent_fields_carry_a_hint_and_tools_declare_their_inputs(app,
         "mix": {"widget": "model-values", "values": "classes", "all": False, "optional": False},
     }
     for tool in tools.values():
-        assert [i["name"] for i in tool["inputs"]] == (["image"] if tool["takes_images"] else []), tool["name"]
+        assert bool(tool["inputs"]) == tool["takes_images"], tool["name"]
+        if tool["inputs"]:  # one batch input (an item per upload); any others are shared by every item
+            assert sum(declared["many"] for declared in tool["inputs"]) == 1, tool["name"]
         for declared in tool["inputs"]:
-            assert declared["many"] is True
             assert "image/png" in declared["media_types"] and "image/jpeg" in declared["media_types"]
+    assert [(i["name"], i["many"]) for i in tools["upscale"]["inputs"]] == [("image", True)]
+    assert [(i["name"], i["many"]) for i in tools["composite"]["inputs"]] == [("subject", True), ("background", False)]

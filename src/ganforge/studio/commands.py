@@ -87,7 +87,7 @@ def _check_port(host: str, port: int) -> None:
 @click.option("--max-job-memory-mib", type=click.IntRange(min=1, max=MAX_JOB_MEMORY_MIB), default=2048,
               show_default=True,
               help="the most memory one job's item may need, as estimated at submit from its image size and parameters "
-                   "(a 100 MP x4 upscale with tile 512 is about 1,050 MiB); more is refused with 413. The server's peak "
+                   "(a 100 MP x4 upscale with tile 512 is about 1,600 MiB); more is refused with 413. The server's peak "
                    "stays below its idle memory plus --workers times this (docs/api.md, Limits)")
 def serve(host: str, port: int, data_dir: Path, workers: int, queue: str, signin_minutes: float,
           secure_cookies: bool, stale_seconds: float, max_output_megapixels: float, max_images_per_job: int,

@@ -26,7 +26,7 @@ class StudioSettings:
     max_body_bytes: int = MiB  # a JSON request body; larger ones get 413 before they are read
     max_output_megapixels: float = 100.0  # one result image (a 24 MP photo upscaled 2x is 96 MP)
     max_images_per_job: int = 10_000  # every image a job makes (the largest generate job is 64 seeds x 100)
-    max_job_memory_mib: int = 2048  # one job's estimated peak memory (a 100 MP x4 upscale is about 1,050 MiB)
+    max_job_memory_mib: int = 2048  # one job's estimated peak memory (a 100 MP x4 upscale, tile 512, is about 1,600 MiB)
     session_hours: float = 12.0
     signin_minutes: float = 10.0
     secure_cookies: bool = False  # True behind HTTPS

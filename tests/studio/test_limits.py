@@ -262,13 +262,19 @@ def test_the_memory_estimate_grows_with_the_image_and_the_tile():
 
     upscale = TOOLS.get("upscale")
     small_tile, big_tile = upscale.Params(tile=128), upscale.Params(tile=1024)
-    est = lambda params, size: upscale.memory("photo-upscale-x2", params, size)  # noqa: E731
+    est = lambda params, size: upscale.memory("photo-upscale-x2", params, {"image": size})  # noqa: E731
     assert est(small_tile, (2000, 2000)) < est(big_tile, (2000, 2000))
     assert est(small_tile, (1000, 1000)) < est(small_tile, (2000, 2000))
     # the uint8 result alone (4 bytes a pixel of room) is a floor the estimate never goes under
     assert est(small_tile, (2000, 2000)) > 4000 * 4000 * 4
     # a tool that makes from seeds has no size-dependent cost
-    assert TOOLS.get("generate").memory("fashion-cgan", TOOLS.get("generate").Params(), (64, 64)) is None
+    assert TOOLS.get("generate").memory("fashion-cgan", TOOLS.get("generate").Params(), {}) is None
+    # a composite grows with its background and with its subject's scaled box
+    composite = TOOLS.get("composite")
+    both = lambda subject, background, scale=1.0: composite.memory(  # noqa: E731
+        "poisson-blend", composite.Params(scale=scale), {"subject": subject, "background": background})
+    assert both((100, 100), (1000, 1000)) < both((100, 100), (2000, 2000))
+    assert both((100, 100), (2000, 2000)) < both((400, 400), (2000, 2000)) < both((400, 400), (2000, 2000), 2.0)
 
 
 def test_keys_create_takes_per_key_limits_and_lists_them(tmp_path):
@@ -287,3 +293,29 @@ def test_keys_create_takes_per_key_limits_and_lists_them(tmp_path):
     bad = runner.invoke(main, ["keys", "create", "eve", "--max-job-memory-mib", "0", "--data-dir", data])
     assert bad.exit_code != 0 and "--max-job-memory-mib" in bad.output
     assert "eve" not in runner.invoke(main, ["keys", "list", "--data-dir", data]).output
+
+
+def test_a_composite_whose_subject_box_is_too_large_is_refused_naming_the_subject(limited):
+    client, headers = limited(max_job_memory_mib=200)
+
+    def upload_rgba(size):
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.new("RGBA", size, (200, 30, 30, 255)).save(buf, "PNG")
+        r = client.post("/v1/uploads", files=[("files", ("cut.png", buf.getvalue(), "image/png"))], headers=headers)
+        return r.json()["uploads"][0]["id"]
+
+    small, big = upload_rgba((64, 64)), upload_rgba((1000, 1000))
+    background = upload_png(client, headers, (1200, 1000))
+    body = {"tool": "composite", "model": "poisson-blend"}
+    r = client.post("/v1/jobs", headers=headers, json={**body, "inputs": {"subject": [small, big],
+                                                                          "background": [background]}})
+    assert r.status_code == 413 and r.json()["error"]["field"] == "inputs.subject[1]", r.text
+    assert "at most 200 MiB per job" in r.json()["error"]["message"]
+    assert client.get("/v1/jobs", headers=headers).json()["jobs"] == []
+    ok = client.post("/v1/jobs", headers=headers, json={**body, "inputs": {"subject": [small],
+                                                                           "background": [background]}})
+    assert ok.status_code == 202, ok.text

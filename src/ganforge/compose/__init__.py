@@ -5,6 +5,6 @@ solve, fast and reference), ``colour.py`` (Reinhard colour transfer in Lab, blur
 ends call ``service.compositing.composite`` (files); ``ganforge.composite`` is :func:`composite_image`.
 """
 
-from .composite import CompositeError, CompositeOptions, composite, composite_image, composite_options
+from .composite import CompositeError, CompositeOptions, composite, composite_image, composite_options, memory
 
-__all__ = ["CompositeError", "CompositeOptions", "composite", "composite_image", "composite_options"]
+__all__ = ["CompositeError", "CompositeOptions", "composite", "composite_image", "composite_options", "memory"]

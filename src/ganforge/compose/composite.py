@@ -358,3 +358,24 @@ def composite_image(subject, background, *, progress: Progress = None, **options
 
     label = str(subject) if isinstance(subject, (str, Path)) else "the subject"
     return composite(photo(subject), photo(background), opts, progress, label=label).to_pil()
+
+
+# Bytes a pixel, measured with bench/job_memory.py (composite cases):
+DECODED_BYTES = 11  # a decoded upload: Pillow's image, its conversion and the uint8 copy
+ENCODED_BYTES = 10  # the PNG encoder's copy and the file
+BOX_BYTES = 560  # each pixel of the subject's box: float64 Poisson system and its solver's vectors (3 channels)
+WINDOW_BYTES = 24  # each pixel of the colour-transfer window around the box (float32 RGB and Lab)
+
+
+def memory(subject: tuple[int, int], background: tuple[int, int], options: CompositeOptions | None = None) -> int:
+    """Peak bytes of one composite of a subject image of ``subject`` (width, height) on a
+    background of ``background``, estimated before any work: both decoded, the result, the
+    solve on the subject's scaled box (at most the background) and the colour window around it,
+    then the PNG encoder. An upper bound: the subject's box is taken as its whole image."""
+    options = options or CompositeOptions()
+    sw, sh = subject
+    bw, bh = background
+    box = min(bw, max(1, round(sw * options.scale))) * min(bh, max(1, round(sh * options.scale)))
+    window = min(bw * bh, 4 * box)
+    during = (sw * sh + bw * bh) * DECODED_BYTES + box * (BOX_BYTES + 8) + window * WINDOW_BYTES
+    return int(1.2 * (bw * bh * 4 + max(during, bw * bh * ENCODED_BYTES)))

@@ -158,10 +158,10 @@ class ServiceTool:
         the tool's results do not grow with its inputs)."""
         return None
 
-    def memory(self, model: str, params: StrictModel, size: tuple[int, int]) -> int | None:
-        """Peak bytes one item needs for an input image of ``size`` (width, height), estimated
-        before any work (None: the tool's items do not grow with its inputs; their size is
-        bounded by the parameters' schema)."""
+    def memory(self, model: str, params: StrictModel, sizes: dict[str, tuple[int, int]]) -> int | None:
+        """Peak bytes one item needs, estimated before any work from the (width, height) of its
+        uploads by input name (None: the tool's items do not grow with their inputs; their size
+        is bounded by the parameters' schema)."""
         return None
 
     def images(self, params: StrictModel) -> int:
@@ -493,8 +493,8 @@ class ImageTool(ServiceTool):
     def output_size(self, model, params, size):
         return loaded(model).output_size(size, params)
 
-    def memory(self, model, params, size):
-        return loaded(model).memory(size, params)
+    def memory(self, model, params, sizes):
+        return loaded(model).memory(sizes["image"], params)
 
     def run_item(self, pipe, params, item, sources, progress=None):
         from ..data.photoio import read_photo
@@ -550,6 +550,11 @@ class Composite(ServiceTool):
 
     def accepts(self, model: ModelInfo) -> bool:
         return False  # no bundled network: its one method is its own
+
+    def memory(self, model, params, sizes):
+        from ..compose import memory
+
+        return memory(sizes["subject"], sizes["background"], params)
 
     def run_item(self, pipe, params, item, sources, progress=None):
         from ..compose import composite

@@ -153,7 +153,7 @@ def submit(store: Store, settings: Any, key: Any, body: JobBase, idempotency: st
                        field="inputs" if tool.takes_images else "params.seeds")
     uploads = _own_uploads(store, key, tool, inputs)
     per_item = tool.images(params)
-    _check_cost(job_limits(settings, key), tool, body.model, params, inputs, uploads, len(plan) * per_item)
+    _check_cost(job_limits(settings, key), tool, body.model, params, inputs, uploads, plan, len(plan) * per_item)
     _check_quota(store, key, len(plan) * per_item)
     batch = next((spec.name for spec in tool.inputs if spec.many), None)
     items = []
@@ -223,33 +223,45 @@ def job_limits(settings: Any, key: Any) -> JobLimits:
 
 
 def _check_cost(limits: JobLimits, tool: ServiceTool, model: str, params: Any, inputs: dict[str, list[str]],
-                uploads: dict[str, dict], n_images: int) -> None:
+                uploads: dict[str, dict], plan: list[Any], n_images: int) -> None:
     """What the job will cost, known before it is queued: the images it makes against
-    ``max_images_per_job`` (422); for each upload, the size of its result against
-    ``max_output_megapixels`` and the estimated peak memory of its item against
-    ``max_job_memory_mib`` (413), so no job can grow past what the server was sized for."""
+    ``max_images_per_job`` (422); the size of each upload's result against
+    ``max_output_megapixels``, and each item's estimated peak memory (from the sizes of its
+    uploads) against ``max_job_memory_mib`` (413), so no job can grow past what the server was
+    sized for."""
     if n_images > limits.max_images_per_job:
         raise ApiError(422, "invalid", f"this job makes {n_images} images; this server makes at most "
                                        f"{limits.max_images_per_job} in one job (--max-images-per-job)",
                        field="params")
+
+    def size_of(upload_id: str) -> tuple[int, int]:
+        return int(uploads[upload_id]["width"]), int(uploads[upload_id]["height"])
+
+    def described(name: str, i: int) -> tuple[str, str]:
+        row, where = uploads[inputs[name][i]], input_field(tool, name, i)
+        return where, f"{where}: '{row['filename']}' ({row['width']} x {row['height']})"
+
     for name, ids in inputs.items():
         for i, upload_id in enumerate(ids):
-            row = uploads[upload_id]
-            size = (int(row["width"]), int(row["height"]))
-            where = input_field(tool, name, i)
-            what = f"{where}: '{row['filename']}' ({size[0]} x {size[1]})"
-            out = tool.output_size(model, params, size)
+            out = tool.output_size(model, params, size_of(upload_id))
             if out is not None and out[0] * out[1] / 1e6 > limits.max_output_megapixels:
+                where, what = described(name, i)
                 mp = out[0] * out[1] / 1e6
                 raise ApiError(413, "too_large", f"{what} would give a {out[0]} x {out[1]} result, {mp:.0f} megapixels; "
                                                  f"at most {limits.max_output_megapixels:g} megapixels per result "
                                                  f"({limits.source['max_output_megapixels']})", field=where)
-            need = tool.memory(model, params, size)
-            if need is not None and need > limits.max_job_memory_mib * MiB:
-                raise ApiError(413, "too_large", f"{what} would need about {need / MiB:,.0f} MiB with these parameters; "
-                                                 f"at most {limits.max_job_memory_mib:,} MiB per job "
-                                                 f"({limits.source['max_job_memory_mib']}): a smaller tile or image "
-                                                 "needs less", field=where)
+    batch = next((spec.name for spec in tool.inputs if spec.many), None)
+    for item in plan:
+        if not item.inputs:
+            continue
+        need = tool.memory(model, params, {name: size_of(inputs[name][i]) for name, i in item.inputs.items()})
+        if need is not None and need > limits.max_job_memory_mib * MiB:
+            name = batch if batch in item.inputs else next(iter(item.inputs))
+            where, what = described(name, item.inputs[name])
+            raise ApiError(413, "too_large", f"{what} would need about {need / MiB:,.0f} MiB with these parameters; "
+                                             f"at most {limits.max_job_memory_mib:,} MiB per job "
+                                             f"({limits.source['max_job_memory_mib']}): a smaller tile or image "
+                                             "needs less", field=where)
 
 
 def _check_quota(store: Store, key: Any, n_images: int) -> None:

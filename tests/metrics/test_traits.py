@@ -77,8 +77,15 @@ def test_wrong_images_and_architectures_are_one_line_errors():
         tc.predict_traits(model, torch.zeros(2, 3, 64, 64, dtype=torch.uint8))
     with pytest.raises(GanforgeError, match="pool, strided"):
         tc.TraitCNN(sizes=(2,), architecture="resnet")
-    with pytest.raises(GanforgeError, match="multiple of 16"):
+    with pytest.raises(GanforgeError, match="multiples of 16"):
         tc.TraitCNN(sizes=(2,), resolution=40)
+
+
+@pytest.mark.parametrize("architecture", tc.ARCHITECTURES)
+def test_wide_images_are_classified(architecture):
+    model = tc.TraitCNN(sizes=(3,), resolution=(32, 64), width=4, architecture=architecture)
+    feats, pred = tc.predict_traits(model, torch.zeros(2, 3, 32, 64, dtype=torch.uint8))
+    assert feats.shape == (2, 128) and pred.shape == (2, 1)
 
 
 def test_save_load_and_cache(tmp_path, monkeypatch):

@@ -16,7 +16,7 @@ of the measures' FID). They train with fashion-cnn's loop (:func:`~.classifier.f
 the sum over traits of the cross-entropy over the images that *show* the trait (``visible``), so
 a hat's hidden hair colour teaches nothing. No flips: a flip changes a turntable's view angle.
 
-Inputs are uint8 ``(N, C, R, R)`` at the data's resolution (that of the generator). A trained
+Inputs are uint8 ``(N, C, H, W)`` at the data's size (that of the generator; landscapes are 2:1). A trained
 classifier is cached under ``$GANFORGE_CACHE_DIR/trait-classifiers`` (safetensors and JSON), keyed
 by the training images, the architecture, the recipe and the seed.
 """
@@ -59,7 +59,7 @@ class TraitCNN(nn.Module):
         *,
         sizes: Sequence[int],  # values per trait: one head of that many logits each
         channels: int = 3,  # input channels
-        resolution: int = 64,  # input side (a multiple of 16)
+        resolution: int | Sequence[int] = 64,  # input side, or (height, width): multiples of 16
         architecture: str = "pool",  # one of ARCHITECTURES
         width: int = 16,  # channels of the first block; doubled per block
         feature_dim: int = 128,  # penultimate layer: the measures' feature space
@@ -69,15 +69,16 @@ class TraitCNN(nn.Module):
         if architecture not in ARCHITECTURES:
             raise GanforgeError(f"unknown trait classifier architecture '{architecture}'; "
                                 f"accepted: {', '.join(ARCHITECTURES)}")
-        if resolution % 16:
-            raise GanforgeError(f"a trait classifier needs a side that is a multiple of 16, got {resolution}")
-        self.config = {"sizes": [int(s) for s in sizes], "channels": channels, "resolution": resolution,
+        height, width_px = (resolution, resolution) if isinstance(resolution, int) else map(int, resolution)
+        if height % 16 or width_px % 16:
+            raise GanforgeError(f"a trait classifier needs sides that are multiples of 16, got {height} x {width_px}")
+        self.config = {"sizes": [int(s) for s in sizes], "channels": channels, "resolution": [height, width_px],
                        "architecture": architecture, "width": width, "feature_dim": feature_dim, "dropout": dropout}
         w = width
         if architecture == "pool":  # R -> R/8, flattened
             layers = [*_conv(channels, w), MaxPool2x2(), *_conv(w, 2 * w), MaxPool2x2(),
                       *_conv(2 * w, 4 * w), MaxPool2x2(), nn.Flatten(),
-                      nn.Linear(4 * w * (resolution // 8) ** 2, feature_dim, bias=False)]
+                      nn.Linear(4 * w * (height // 8) * (width_px // 8), feature_dim, bias=False)]
         else:  # R -> R/16 by strided convolutions, then the average over positions
             layers, c_in = [], channels
             for c_out in (w, 2 * w, 4 * w, 8 * w):
@@ -141,7 +142,7 @@ def train_trait_classifier(
     recipe = recipe or RECIPES.get(architecture, RECIPES["pool"])
     seed = SEEDS.get(architecture, 0) if seed is None else seed
     torch.manual_seed(seed)
-    model = TraitCNN(sizes=sizes, channels=images.shape[1], resolution=images.shape[-1], architecture=architecture,
+    model = TraitCNN(sizes=sizes, channels=images.shape[1], resolution=tuple(images.shape[-2:]), architecture=architecture,
                      **(model_kwargs or {}))
 
     def loss(net: nn.Module, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -154,10 +155,10 @@ def train_trait_classifier(
 
 
 def check_images(model: TraitCNN, images: torch.Tensor) -> torch.Tensor:
-    """uint8 ``(N, C, R, R)`` at the classifier's channels and side, else a one-line error."""
-    c, r = model.config["channels"], model.config["resolution"]
-    if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (c, r, r):
-        raise GanforgeError(f"this trait classifier takes uint8 (N, {c}, {r}, {r}) images, "
+    """uint8 ``(N, C, H, W)`` at the classifier's channels and size, else a one-line error."""
+    c, (h, w) = model.config["channels"], model.config["resolution"]
+    if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (c, h, w):
+        raise GanforgeError(f"this trait classifier takes uint8 (N, {c}, {h}, {w}) images, "
                             f"got {images.dtype} {tuple(images.shape)}")
     return images
 

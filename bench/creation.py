@@ -44,18 +44,21 @@ def print_report(report: dict) -> None:
     print(f"{report['samples']} generated images (seed {report['seed']}); visibility rule agrees with the real "
           f"mask on {report['visibility_rule_agreement']:.1%} of held-out (image, trait) pairs")
     cols = "".join(f" | {a} real | {a} gen | {a} ratio" for a in archs)
-    print(f"\n| trait | values | shown real / gen{cols} | consistency ({head}) | varied acc ({head}) |")
-    print("|---|---|---|" + "---|" * (3 * len(archs)) + "---|---|")
+    print(f"\n| trait | values | chance | shown real / gen{cols} | consistency ({head}) | varied acc ({head}) |")
+    print("|---|---|---|---|" + "---|" * (3 * len(archs)) + "---|---|")
     for name, row in report["traits"].items():
-        cells = "".join(f" | {fmt(row[a]['real'])} | {fmt(row[a]['generated'])} | {fmt(row[a]['ratio'])}" for a in archs)
+        cells = "".join(f" | {fmt(row[a]['real'])}{'' if row[a]['legible'] else '*'} | {fmt(row[a]['generated'])} | "
+                        f"{fmt(row[a]['ratio'])}" for a in archs)
         cons = report["consistency"].get(name, {}).get(head, {})
-        print(f"| {name} | {row['values']} | {row['real_shown']} / {row['generated_shown']}{cells} | "
+        print(f"| {name} | {row['values']} | {fmt(row['chance'])} | {row['real_shown']} / {row['generated_shown']}{cells} | "
               f"{fmt(cons.get('unchanged'))} | {fmt(cons.get('varied_accuracy'))} |")
-    print()
+    print("\n* not legible: the classifier reads it on real images less than halfway from chance (the "
+          "commonest value's share) to 1; left out of the mean ratio")
     for a in archs:
         s = report["summary"][a]
         print(f"{a}: mean real accuracy {fmt(s['real_accuracy'])}, generated {fmt(s['generated_accuracy'])}, "
-              f"ratio {fmt(s['trait_accuracy_ratio'])}; consistency {fmt(s['consistency'])}; "
+              f"ratio {fmt(s['trait_accuracy_ratio'])} over {len(s['legible_traits'])} legible traits "
+              f"({fmt(s['trait_accuracy_ratio_all'])} over all); consistency {fmt(s['consistency'])}; "
               f"FID {fmt(s['fid'], '.2f')} (real train vs held out: {fmt(s['fid_real_train'], '.2f')})")
 
 

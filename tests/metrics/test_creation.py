@@ -158,6 +158,7 @@ def test_an_exact_generator_reaches_the_ceiling(quick_recipes):
         summary = report["summary"][arch]
         assert summary["real_accuracy"] >= 0.9
         assert summary["trait_accuracy_ratio"] >= 0.95, report["traits"]
+        assert summary["legible_traits"] == ["shape", "colour", "size"]
         assert summary["consistency"] >= 0.95, report["consistency"]
         assert summary["fid"] < 5 * summary["fid_real_train"] + 1.0
     assert report["visibility_rule_agreement"] == 1.0
@@ -200,3 +201,14 @@ def test_an_unconditional_model_is_refused():
 def test_ratios_are_undefined_not_nan_when_nothing_counts():
     assert cm.accuracy_ratios([None], [None]) == [None]
     assert not np.isnan(cm.mean_defined([0.2, None]))
+
+
+def test_a_trait_read_near_chance_is_not_legible():
+    labels = torch.tensor([[0, 0], [0, 1], [0, 2], [1, 0]])
+    shown = torch.tensor([[True, True], [True, True], [True, True], [True, False]])
+    chance = cm.majority_share(labels, shown, (2, 3))
+    assert chance == [0.75, pytest.approx(1 / 3)]
+    assert cm.majority_share(labels, torch.zeros(4, 2, dtype=torch.bool), (2, 3)) == [None, None]
+    # halfway from chance: 0.875 and 2/3
+    assert cm.legible([0.9, 0.6], chance) == [True, False]
+    assert cm.legible([0.8, None], chance) == [False, False]

@@ -126,18 +126,23 @@ class Recipe:
         return self.epochs * math.ceil(n / self.batch_size)
 
 
-def _augment(x: torch.Tensor, recipe: Recipe, gen: torch.Generator) -> torch.Tensor:
-    """Random flips and translations of a float batch, drawn from ``gen``."""
+def _augment(x: torch.Tensor, recipe: Recipe, gen: torch.Generator, *, pad_mode: str = "constant") -> torch.Tensor:
+    """Random flips and translations of a float batch ``(N, C, H, W)``, drawn from ``gen``.
+
+    ``pad_mode``: what the shift brings in at the edge: ``"constant"`` is black (-1, Fashion-MNIST's
+    background), ``"replicate"`` repeats the border (a white or black backdrop of any colour).
+    """
     if recipe.flip:
         flip = torch.rand(len(x), generator=gen) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     s = recipe.shift
     if s:
-        padded = F.pad(x, (s, s, s, s), value=-1.0)
+        height, width = x.shape[-2:]
+        padded = F.pad(x, (s, s, s, s), value=-1.0) if pad_mode == "constant" else F.pad(x, (s, s, s, s), mode=pad_mode)
         dx, dy = torch.randint(0, 2 * s + 1, (2,), generator=gen).tolist()
         # One shift per batch keeps this a single slice; over thousands of batches every
         # image still sees every offset.
-        x = padded[..., dy : dy + RESOLUTION, dx : dx + RESOLUTION]
+        x = padded[..., dy : dy + height, dx : dx + width]
     return x
 
 
@@ -159,6 +164,34 @@ def train_classifier(
         raise GanforgeError(f"need at least 2 labelled images, got {len(images)} images and {len(labels)} labels")
     torch.manual_seed(seed)
     model = FashionCNN(**(model_kwargs or {}))
+    labels = labels.long()
+
+    def loss(net: nn.Module, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(net(x), labels[idx], label_smoothing=recipe.label_smoothing)
+
+    return fit(model, images, loss, recipe=recipe, seed=seed, progress=progress)
+
+
+def fit(
+    model: nn.Module,
+    images: torch.Tensor,
+    loss: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    recipe: Recipe,
+    seed: int,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> nn.Module:
+    """The recipe's training loop, for any classifier: ``recipe.epochs`` shuffled passes over uint8
+    ``images`` (N, C, H, W), AdamW (no weight decay on biases and norms) on a one-cycle schedule.
+
+    ``loss(model, x, idx)``: the loss of the float batch ``x`` (normalised to -1..1, augmented),
+    ``idx`` its rows of ``images`` (to look up labels). ``augment(x, gen)``: default the recipe's
+    flips and shifts. The shuffles and augmentations come from a generator seeded with ``seed``;
+    the caller seeds the weights. Returns the model in eval mode.
+    """
+    if augment is None:
+        augment = lambda x, gen: _augment(x, recipe, gen)  # noqa: E731
     gen = torch.Generator().manual_seed(seed)
     total = recipe.steps(len(images))
     decay, no_decay = [], []
@@ -171,22 +204,21 @@ def train_classifier(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total, pct_start=0.15)
     model.train()
     step, per_epoch = 0, math.ceil(len(images) / recipe.batch_size)
-    labels = labels.long()
     for _ in range(recipe.epochs):
         order = torch.randperm(len(images), generator=gen)
         for b in range(per_epoch):
             idx = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
             if len(idx) < 2:  # batch norm needs two samples
                 continue
-            x = _augment(FashionCNN.normalize(images[idx]), recipe, gen)
-            loss = F.cross_entropy(model(x), labels[idx], label_smoothing=recipe.label_smoothing)
+            x = augment(FashionCNN.normalize(images[idx]), gen)
+            value = loss(model, x, idx)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            value.backward()
             opt.step()
             sched.step()
             step += 1
             if progress is not None and (step % 50 == 0 or step == total):
-                progress(step, total, loss.item())
+                progress(step, total, value.item())
     return model.eval()
 
 

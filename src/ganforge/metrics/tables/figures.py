@@ -46,10 +46,12 @@ class Figure:
 
 
 FIGURES: Registry[Figure] = Registry("audit figure")
+_registered: list[str] = []  # registration order, frozen into ORDER below
 
 
 def _figure(*args: str) -> None:
     FIGURES.register(args[0], Figure(*args))
+    _registered.append(args[0])
 
 
 _figure(TSTR, "TSTR score", "utility", "F1: 0..1; R^2: -inf..1", "close to TRTR", "higher",
@@ -91,3 +93,6 @@ _figure(NNDR_HOLDOUT_MEDIAN, "NNDR to holdout, median", "privacy", "0..1", "the 
 _figure(MEMBERSHIP_AUC, "membership-inference AUC", "privacy", "0..1", "<= 0.55 (0.5 is chance)", "lower",
         "an attacker scores each real row by minus its distance to the closest synthetic row; the AUC "
         "of telling training rows (members) from holdout rows (non-members) by that score")
+
+ORDER: tuple[str, ...] = tuple(_registered)  # the figures in the order reports list them (utility, then privacy)
+del _registered

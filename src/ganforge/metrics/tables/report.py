@@ -19,7 +19,7 @@ from ...report import MetricRow, Section, format_number, write_report
 from ...report.tables import ColumnSample, distributions_svg, heatmaps_svg, histograms_svg
 from .audit import AuditResult
 from . import figures as F
-from .figures import FIGURES
+from .figures import FIGURES, ORDER
 
 MAX_DISTRIBUTION_COLUMNS = 48  # panels drawn; the per-column table lists every column
 JSON_NAME, HTML_NAME = "audit.json", "report.html"
@@ -33,7 +33,7 @@ REFERENCES = {F.TSTR: F.TRTR, F.EXACT_COPY_RATE: F.EXACT_COPY_RATE_HOLDOUT, F.DC
 
 def _metric_rows(doc: dict) -> list[MetricRow]:
     rows = []
-    for key in FIGURES.names():
+    for key in ORDER:
         fig = FIGURES.get(key)
         if key not in doc:
             continue

@@ -28,13 +28,13 @@ def ks_similarity(a: np.ndarray, b: np.ndarray) -> float:
     grid = np.concatenate([a, b])
     fa = np.searchsorted(a, grid, side="right") / a.size
     fb = np.searchsorted(b, grid, side="right") / b.size
-    return float(1.0 - np.max(np.abs(fa - fb)))
+    return float(np.clip(1.0 - np.max(np.abs(fa - fb)), 0.0, 1.0))  # no -2e-16 from rounding
 
 
 def tv_similarity(a: np.ndarray, b: np.ndarray, size: int) -> float:
     """1 - (1/2) sum_c |p_a(c) - p_b(c)| over codes 0..size-1 and missing (NaN)."""
     pa, pb = _frequencies(a, size), _frequencies(b, size)
-    return float(1.0 - 0.5 * np.abs(pa - pb).sum())
+    return float(np.clip(1.0 - 0.5 * np.abs(pa - pb).sum(), 0.0, 1.0))
 
 
 def _frequencies(codes: np.ndarray, size: int) -> np.ndarray:

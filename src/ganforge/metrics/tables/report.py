@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...fileio import atomic_write_text
 from ...report import MetricRow, Section, format_number, write_report
 from ...report.tables import ColumnSample, distributions_svg, heatmaps_svg, histograms_svg
-from .audit import AuditResult
 from . import figures as F
 from .figures import FIGURES, ORDER
+
+if TYPE_CHECKING:
+    from .audit import AuditResult  # audit.py writes through this module: the type only, no import cycle
 
 MAX_DISTRIBUTION_COLUMNS = 48  # panels drawn; the per-column table lists every column
 JSON_NAME, HTML_NAME = "audit.json", "report.html"
@@ -45,7 +48,7 @@ def _metric_rows(doc: dict) -> list[MetricRow]:
     return rows
 
 
-def _column_samples(result: AuditResult) -> list[ColumnSample]:
+def _column_samples(result: "AuditResult") -> list[ColumnSample]:
     enc = result.encoded
     out = []
     for name in enc.names[:MAX_DISTRIBUTION_COLUMNS]:
@@ -59,7 +62,7 @@ def _column_samples(result: AuditResult) -> list[ColumnSample]:
     return out
 
 
-def _columns_table(result: AuditResult) -> str:
+def _columns_table(result: "AuditResult") -> str:
     rows = ["<table><tr><th>column</th><th>kind</th><th>similarity</th><th>missing (real / synthetic)</th></tr>"]
     enc = result.encoded
     for name in enc.names:
@@ -71,7 +74,7 @@ def _columns_table(result: AuditResult) -> str:
     return "\n".join(rows)
 
 
-def render_sections(result: AuditResult) -> list[Section]:
+def render_sections(result: "AuditResult") -> list[Section]:
     doc = result.doc
     sections = []
     flags = doc["flags"] or ["none: every figure is within its limit"]
@@ -99,7 +102,7 @@ def render_sections(result: AuditResult) -> list[Section]:
     return sections
 
 
-def write_audit(result: AuditResult, out: str | Path) -> tuple[Path, Path]:
+def write_audit(result: "AuditResult", out: str | Path) -> tuple[Path, Path]:
     """``out/audit.json`` and ``out/report.html``, each written atomically; returns their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,13 @@ export function toolOf(app, job) {
   return app.tools.find((t) => t.name === job.tool) || null;
 }
 
-/** Input and result side by side for tools that make one result per upload (a `many` input);
- * results alone for the others (seeds, or several named inputs that make one result together). */
+/** Input and result side by side for tools whose items are uploads (one result per upload);
+ * results alone for the others: seeds, or several named inputs that make one result together
+ * (the audit's three tables), where an item has no one input to show. */
 function takesInputs(app, job) {
   const tool = toolOf(app, job);
-  return tool ? (tool.inputs || []).some((inp) => inp.many) : job.items.some((it) => it.input_url);
+  if (tool && !(tool.inputs || []).length) return false;
+  return job.items.some((it) => it.input_url) || Boolean(tool && tool.inputs.some((inp) => inp.many));
 }
 
 /** Results that are not images (a JSON audit) are shown as a file to open or download, named

@@ -204,3 +204,12 @@ def test_run_audit_reports_its_stages(tables):
     seen = []
     run_audit(real, syn, holdout, progress=lambda stage, done, total: seen.append((stage, done, total)))
     assert seen == [("read", 0, 3), ("utility", 1, 3), ("privacy", 2, 3)]
+
+
+def test_a_missing_extra_is_one_line_naming_the_install(monkeypatch, tables):
+    import sys
+
+    real, holdout, syn = tables
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if scikit-learn were not installed
+    with pytest.raises(ganforge.GanforgeError, match=r"^the table audit needs sklearn: pip install 'ganforge\[tabular\]'$"):
+        ganforge.audit(real, syn, holdout=holdout)

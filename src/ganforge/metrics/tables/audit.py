@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ...data.tables import BadTable, Table, TableLimits, align, read_table
+from ...data.tables import TABULAR_EXTRA, BadTable, Table, TableLimits, align, read_table
+from ...errors import GanforgeError
 from ...version import __version__
 from . import figures as F
 from .encoding import Encoded, encode_tables
@@ -117,10 +118,19 @@ def _finite(x: float | None) -> float | None:
     return x
 
 
+def _require_extra() -> None:
+    """pandas and scikit-learn (the ``tabular`` extra), or one line naming the install command."""
+    try:
+        import pandas  # noqa: F401
+        import sklearn  # noqa: F401
+    except ImportError as err:
+        raise GanforgeError(f"the table audit needs {err.name or 'pandas and scikit-learn'}: {TABULAR_EXTRA}") from None
+
+
 def _versions() -> dict[str, str]:
+    import pandas as pd_
     import sklearn
 
-    pd_ = __import__("pandas")
     return {"ganforge": __version__, "python": platform.python_version(), "numpy": np.__version__,
             "pandas": pd_.__version__, "scikit-learn": sklearn.__version__}
 
@@ -129,6 +139,7 @@ def run_audit(real: TableSource, synthetic: TableSource, holdout: TableSource, *
               seed: int = 0, limits: TableLimits = TableLimits(), progress: StageProgress = None) -> AuditResult:
     """Audit ``synthetic`` against ``real`` (its training rows) and ``holdout``; see the module docstring."""
     # 1. read and align
+    _require_extra()
     _report(progress, "read")
     if holdout is None:
         raise BadTable("an audit needs a holdout table: real rows the synthesizer never saw, with the real table's "

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...errors import GanforgeError
 from ...fileio import atomic_write_text
 from ...report import MetricRow, Section, format_number, write_report
 from ...report.tables import ColumnSample, distributions_svg, heatmaps_svg, histograms_svg
@@ -105,6 +106,8 @@ def render_sections(result: "AuditResult") -> list[Section]:
 def write_audit(result: "AuditResult", out: str | Path) -> tuple[Path, Path]:
     """``out/audit.json`` and ``out/report.html``, each written atomically; returns their paths."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GanforgeError(f"--out {out}: is a file; give a folder for audit.json and report.html")
     out.mkdir(parents=True, exist_ok=True)
     doc = result.doc
     json_path = out / JSON_NAME

@@ -72,7 +72,7 @@ style-models: setup style-data
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,tensorboard,studio,onnx]'
+	$(PY) -m pip install -q -e '.[dev,tensorboard,studio,onnx,tabular]'
 	@touch $(STAMP)
 
 # The main job: the studio with the bundled models; it prints the address and a one-time sign-in link.

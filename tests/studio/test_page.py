@@ -215,17 +215,26 @@ def cutout_png(path, w: int = 24, h: int = 16, colour=(200, 60, 40)):
 def test_every_tool_runs_with_the_forms_defaults(page, tmp_path):
     tools = page.evaluate("() => fetch('/v1/tools').then(r => r.json())")
     photo = cutout_png(tmp_path / "photo.png")
-    page.locator("#file-input").set_input_files(str(photo))  # kept across tools
-    expect(page.locator(".thumb")).to_have_count(1)
-    for tool in tools:
+    table = tmp_path / "table.csv"  # for table inputs (the audit): 40 rows of a number, a category and a class
+    table.write_text("x,colour,y\n" + "".join(f"{i * 0.37 % 5:.3f},{'rgb'[i % 3]},{'ny'[i % 2]}\n" for i in range(40)))
+    for tool in tools:  # what is chosen for an input is kept for the next tool with an input of that name
         page.get_by_role("radio", name=tool["title"], exact=True).check()
-        for zone in page.locator("#inputs section.inputs").all():  # every input of the tool gets a file
+        zones = page.locator("#inputs section.inputs").all()
+        for declared, zone in zip(tool["inputs"], zones):  # every input of the tool gets a file of its media
             if zone.locator(".thumb").count() == 0:
-                zone.locator("input[type=file]").set_input_files(str(photo))
+                zone.locator("input[type=file]").set_input_files(str(table if declared["media"] == "table" else photo))
                 expect(zone.locator(".thumb")).to_have_count(1)
         card = run(page)
         expect(card.locator("h3")).to_contain_text(tool["title"])
-        assert card.locator("img.result-img").count() >= 1
+        if all(declared["media"] == "image" for declared in tool["inputs"]):
+            assert card.locator("img.result-img").count() >= 1
+        else:  # a result that is not a picture (the audit's JSON): a link to open it, downloaded with its suffix
+            expect(card.locator("a.result-file")).to_have_count(1)
+            assert card.locator("img.result-img").count() == 0
+            download = card.locator("a.download").first
+            expect(download).to_have_attribute("download", re.compile(r"\.json$"))
+            assert page.evaluate("(url) => fetch(url).then(r => r.json()).then(d => d.exact_copy_rate)",
+                                 card.locator("a.result-file").get_attribute("href")) == 1.0
 
 
 def test_generate_from_the_page(page):

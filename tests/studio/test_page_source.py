@@ -80,11 +80,12 @@ def test_model_dependent_fields_carry_a_hint_and_tools_declare_their_inputs(app,
         "interpolate": {"widget": "model-values", "values": "classes", "all": False, "optional": False},
         "mix": {"widget": "model-values", "values": "classes", "all": False, "optional": False},
     }
+    accepted = {"image": {"image/png", "image/jpeg"}, "table": {"text/csv"}}
     for tool in tools.values():
-        assert bool(tool["inputs"]) == tool["takes_images"], tool["name"]
-        if tool["inputs"]:  # one batch input (an item per upload); any others are shared by every item
-            assert sum(declared["many"] for declared in tool["inputs"]) == 1, tool["name"]
+        batches = sum(declared["many"] for declared in tool["inputs"])
+        assert (batches == 1) == tool["takes_images"], tool["name"]  # items are the uploads of its batch input
+        assert batches <= 1, tool["name"]  # any other input is shared by every item (the audit: one item, three)
         for declared in tool["inputs"]:
-            assert "image/png" in declared["media_types"] and "image/jpeg" in declared["media_types"]
+            assert accepted[declared["media"]] <= set(declared["media_types"]), (tool["name"], declared["name"])
     assert [(i["name"], i["many"]) for i in tools["upscale"]["inputs"]] == [("image", True)]
     assert [(i["name"], i["many"]) for i in tools["composite"]["inputs"]] == [("subject", True), ("background", False)]

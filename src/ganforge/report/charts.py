@@ -91,7 +91,7 @@ def chart_svg(plot: Plot, *, id_prefix: str = "plot") -> str:
     (the palette repeats past eight). A plot with nothing drawable says "no data". Every id
     in the SVG starts with ``id_prefix + "-"``, so charts inlined in one page never clash.
     """
-    with matplotlib.rc_context({**STYLE, "svg.hashsalt": "ganforge"}):
+    with styled():
         fig = Figure(figsize=FIGSIZE, layout="constrained")
         ax = fig.add_subplot()
         ax.set_title(plot.title)
@@ -120,8 +120,19 @@ def chart_svg(plot: Plot, *, id_prefix: str = "plot") -> str:
             ax.yaxis.set_major_formatter(CompactFormatter())
         if plot.series:
             fig.legend(loc="outside right upper", handlelength=1.6)
-        buffer = io.StringIO()
-        fig.savefig(buffer, format="svg", metadata=_NO_METADATA)
+        return figure_svg(fig, id_prefix=id_prefix)
+
+
+def figure_svg(fig: Figure, *, id_prefix: str) -> str:
+    """A matplotlib ``Figure`` as an ``<svg>`` element for inline HTML: no prolog, no metadata, every
+    id prefixed with ``id_prefix + "-"``. Call it inside :func:`styled` so the text stays text."""
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata=_NO_METADATA)
     svg = buffer.getvalue()
     svg = svg[svg.index("<svg"):].strip()  # no XML prolog or DOCTYPE inside HTML
     return _ID_REFERENCES.sub(lambda m: f"{m.group(1)}{id_prefix}-", svg)
+
+
+def styled():
+    """The report's matplotlib settings (:data:`STYLE`) for a ``with`` block; the caller's are left alone."""
+    return matplotlib.rc_context({**STYLE, "svg.hashsalt": "ganforge"})

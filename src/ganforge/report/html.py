@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..fileio import atomic_write_text
 from ..images import encode_png
 from .charts import chart_svg

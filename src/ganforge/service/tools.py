@@ -562,3 +562,56 @@ class Composite(ServiceTool):
 
         return composite(read_photo(sources["subject"]), read_photo(sources["background"]), params, progress,
                          label=item.label)
+
+
+# Table audit: three named table inputs, no network, a JSON result -------------------------------
+
+AUDIT_METHOD = ModelInfo(name="table-audit", kind="method", details={},
+                         summary="no network: utility (TSTR/TRTR, column similarity, associations) and privacy "
+                                 "(exact copies, DCR, NNDR, membership-inference AUC) of a synthetic table")
+
+
+class AuditParams(StrictModel):
+    target: str | None = Field(default=None, max_length=200,
+                               description="a column to predict for TSTR/TRTR (classes: macro F1, numbers: R^2); "
+                                           "empty: no TSTR/TRTR")
+    seed: Seed = Field(default=0, description="seed of the models and of the row samples of the distance figures")
+
+
+@register_tool
+class Audit(ServiceTool):
+    """``service.audit.audit_tables`` on three uploaded tables; the result is audit.json's document
+    (with the recipe under ``recipe``), not a picture."""
+
+    name = "audit"
+    title = "Audit a synthetic table"
+    summary = "is a synthetic table useful, and does it give away its training rows? TSTR/TRTR, similarity, " \
+              "exact copies, distance to closest record, a membership-inference attack"
+    inputs = (InputSpec("real", "table", "Real (training) rows", description="the rows the synthesizer was trained on"),
+              InputSpec("synthetic", "table", "Synthetic rows", description="the table to audit, from any tool"),
+              InputSpec("holdout", "table", "Holdout rows", description="real rows the synthesizer never saw"))
+    Params = AuditParams
+    methods = (AUDIT_METHOD,)
+
+    def accepts(self, model: ModelInfo) -> bool:
+        return False  # no bundled network: its one method is its own
+
+    def plan(self, params, counts):
+        self.check_inputs({k: v for k, v in counts.items() if v})
+        return [Item(label="audit", inputs={spec.name: 0 for spec in self.inputs}, seed=params.seed)]
+
+    def run_item(self, pipe, params, item, sources, progress=None):
+        from .audit import audit_tables
+
+        def step(event) -> None:
+            if progress:
+                progress(event.done, event.total)
+
+        # bytes, so the tables are named by their role in messages rather than by their stored file names
+        tables = {name: Path(sources[name]).read_bytes() for name in ("real", "synthetic", "holdout")}
+        return audit_tables(tables["real"], tables["synthetic"], tables["holdout"], target=params.target,
+                            seed=params.seed, progress=step).doc
+
+    def encode(self, output, recipe):
+        doc = {**output, "recipe": recipe}
+        return Result(json.dumps(doc, indent=2, allow_nan=False).encode() + b"\n", "application/json", ".json")

@@ -192,7 +192,7 @@ def results_zip(job_id: str, request: Request, caller: Caller = Depends(authenti
 
 
 @router.get("/{job_id}/results/{index}", response_class=FileResponse, responses={
-    **responses(401, 403, 404, 429), 200: {"content": {"image/png": {}, "text/csv": {}},
+    **responses(401, 403, 404, 429), 200: {"content": {"image/png": {}, "text/csv": {}, "application/json": {}},
                                            "description": "the result in its media type (the item's media_type); "
                                                           "a PNG's text chunks hold tool, model, parameters, seed"}})
 def result(job_id: str, index: int, request: Request, caller: Caller = Depends(authenticate)):

@@ -14,10 +14,26 @@ export function toolOf(app, job) {
   return app.tools.find((t) => t.name === job.tool) || null;
 }
 
-/** Input and result side by side for tools that take uploads; results alone for the others. */
+/** Input and result side by side for tools whose items are uploads (one result per upload);
+ * results alone for the others: seeds, or several named inputs that make one result together
+ * (the audit's three tables), where an item has no one input to show. */
 function takesInputs(app, job) {
   const tool = toolOf(app, job);
-  return tool ? (tool.inputs || []).length > 0 : job.items.some((it) => it.input_url);
+  if (tool && !(tool.inputs || []).length) return false;
+  return job.items.some((it) => it.input_url) || Boolean(tool && tool.inputs.some((inp) => inp.many));
+}
+
+/** Results that are not images (a JSON audit) are shown as a file to open or download, named
+ * with the suffix of their media type. */
+const SUFFIXES = { 'image/png': '.png', 'image/jpeg': '.jpg', 'application/json': '.json', 'text/html': '.html',
+  'text/csv': '.csv', 'application/zip': '.zip' };
+
+function isImage(mediaType) {
+  return !mediaType || mediaType.startsWith('image/');
+}
+
+function suffixOf(mediaType) {
+  return SUFFIXES[mediaType || 'image/png'] || '';
 }
 
 function uploadIdOf(url) {
@@ -137,10 +153,16 @@ function updateItem(app, entry, job, item) {
   it.error.textContent = item.error || '';
   if (item.result_url && it.result.dataset.src !== item.result_url) {
     it.result.dataset.src = item.result_url;
-    const img = el('img', { src: item.result_url, alt: `Result: ${itemLabel(app, item)}`, class: 'result-img' });
-    fitImage(img, !entry.images);
-    it.result.replaceChildren(img);
+    if (isImage(item.media_type)) {
+      const img = el('img', { src: item.result_url, alt: `Result: ${itemLabel(app, item)}`, class: 'result-img' });
+      fitImage(img, !entry.images);
+      it.result.replaceChildren(img);
+    } else {
+      it.result.replaceChildren(el('a', { class: 'result-file', href: item.result_url, target: '_blank',
+        rel: 'noopener', text: `Open the result (${suffixOf(item.media_type).slice(1) || item.media_type})` }));
+    }
     it.download.href = item.result_url;
+    it.download.setAttribute('download', `${it.base}${suffixOf(item.media_type)}`);
   } else if (!item.result_url) {
     it.result.replaceChildren(el('span', { class: 'placeholder', text: done ? 'no result' : item.status }));
   }
@@ -155,7 +177,8 @@ function buildItem(app, entry, job, item) {
   it.error = el('p', { class: 'item-error', hidden: true });
   it.result = el('div', { class: 'frame result', 'data-src': '' });
   const base = label.replace(/\.[A-Za-z0-9]+$/, '').replace(/[^A-Za-z0-9._-]+/g, '-');
-  it.download = el('a', { class: 'download', download: `${job.tool}-${base}.png`, hidden: true,
+  it.base = `${job.tool}-${base}`;
+  it.download = el('a', { class: 'download', download: `${it.base}.png`, hidden: true,
     'aria-label': `Download ${label}`, text: 'Download' });
   const head = el('div', { class: 'item-head' }, el('span', { class: 'item-label', title: label, text: label }), it.status);
   let body;

@@ -34,6 +34,7 @@ for name in "$@"; do
   rm -rf "src/ganforge/pretrained/$name"
   "$GANFORGE" export "$run" "src/ganforge/pretrained/$name"
   cat >> "src/ganforge/pretrained/$name/README.md" <<CARD
+
 ## Training
 
 - machine: $cpu, $(nproc) cores ($ext), $THREADS torch threads

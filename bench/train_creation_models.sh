@@ -17,9 +17,10 @@ mkdir -p "$OUT"
 cpu=$(lscpu | sed -n 's/^Model name: *//p')
 flags=$(grep -m1 '^flags' /proc/cpuinfo)
 ext=""
-for f in avx2 avx512f amx_tile; do
-  case " $flags " in *" $f "*) ext="$ext ${f%_tile}";; *) ext="$ext no-${f%_tile}";; esac
+for pair in avx2:AVX2 avx512f:AVX-512 amx_tile:AMX; do
+  case " $flags " in *" ${pair%%:*} "*) ext="$ext, ${pair#*:}";; *) ext="$ext, no ${pair#*:}";; esac
 done
+ext=${ext#, }
 for name in "$@"; do
   run="$OUT/$name"
   rm -rf "$run"

@@ -12,7 +12,7 @@ STUDIO_DIR ?= studio-data
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup data test-packages photo-data style-data creation-data photo-models style-models run train-demo test test-fast bench clean
+.PHONY: setup data test-packages photo-data style-data creation-data photo-models style-models creation-models run train-demo test test-fast bench clean
 
 setup: data $(STAMP)
 
@@ -66,6 +66,11 @@ photo-models: setup photo-data
 # Train the three bundled style models from configs/style-*.yaml into src/ganforge/pretrained/.
 style-models: setup style-data
 	bench/train_style_models.sh
+
+# Train the bundled creation models (character-avatar) from configs/ into src/ganforge/pretrained/,
+# with their model cards' training time and machine (docs/creation.md).
+creation-models: creation-data
+	bench/train_creation_models.sh
 
 # torch==2.13.0 is the CPU wheel on this machine's disk; pyproject does not pin torch.
 # Re-run pip only when pyproject.toml changed since the last install.

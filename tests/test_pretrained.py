@@ -145,3 +145,33 @@ def test_latent_tools_on_the_bundled_stylegan(tmp_path):
     recon = np.asarray(Image.open(tmp_path / "proj" / "reconstruction.png")).astype(float)
     mse = ((recon.reshape(target.shape) - target) ** 2).mean()
     assert mse < 0.5 * ((target.astype(float) - target.mean()) ** 2).mean()
+
+
+# python-avatars' parameter names, in label column order (data/avatars.py: TRAITS)
+AVATAR_TRAITS = ("top", "hair_color", "skin_color", "eyes", "eyebrows", "mouth", "facial_hair", "facial_hair_color",
+                 "accessory", "clothing", "clothing_color", "hat_color")
+
+
+def test_character_avatar_loads_with_its_12_traits():
+    assert "character-avatar" in ganforge.bundled_models()
+    model = ganforge.load("character-avatar")
+    assert [t.name for t in model.conditioning.traits] == list(AVATAR_TRAITS)
+    assert model.conditioning.trait("hair_color").values[8] == "red"
+    assert (PRETRAINED_DIR / "character-avatar" / "generator.safetensors").stat().st_size < 8 * 2**20
+    card = (PRETRAINED_DIR / "character-avatar" / "README.md").read_text()
+    assert "| data licence | MIT (python-avatars) |" in card and "AMD EPYC" in card
+
+
+def test_character_avatar_honours_a_trait_choice():
+    model = ganforge.load("character-avatar")
+    chosen = {"hair_color": "red", "clothing": "hoodie"}
+    images, labels = model.generate_tensor(8, seed=3, traits=chosen)
+    assert tuple(images.shape) == (8, 3, 64, 64) and tuple(labels.shape) == (8, 12)
+    assert all(t["hair_color"] == "red" and t["clothing"] == "hoodie" for t in model.traits_of(labels))
+    # the traits left out are drawn per image, so the 8 characters do not all share them
+    assert len({t["top"] for t in model.traits_of(labels)}) > 1
+    # same seed, another hair colour: only that column of the labels changes, and the picture does
+    other, other_labels = model.generate_tensor(8, seed=3, traits={**chosen, "hair_color": "black"})
+    changed = (labels != other_labels).any(dim=0)
+    assert changed.tolist() == [name == "hair_color" for name in AVATAR_TRAITS]
+    assert (images - other).abs().mean() > 0.01

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from pydantic import Field
 
+from ganforge.conditioning import Conditioning
 from ganforge.schema import StrictModel
 from ganforge.service.models import load_model
 from ganforge.service.tools import (MAX_SEED, TEXT_PREFIX, TOOLS, Item, ModelInfo, ParamsError, ServiceTool,
@@ -67,6 +68,10 @@ def small_params(tool: ServiceTool, model: ModelInfo) -> dict:
         params.update(rows=[1], cols=[2])
     if getattr(tool, "one_class", False) and model.details.get("classes"):
         params["classes"] = model.details["classes"][0]
+    elif getattr(tool, "one_class", False) and model.details.get("traits_schema"):
+        # a multi-trait model's one class: every trait named, its first value
+        traits = Conditioning.from_json(model.details["conditioning"]).traits
+        params["classes"] = "+".join(f"{t.name}={t.values[0]}" for t in traits)
     return params
 
 

@@ -53,6 +53,11 @@ def one_label(pipe: GeneratorPipeline, classes) -> torch.Tensor | None:
     return pipe.conditioning.one(classes, model=model_name(pipe))
 
 
+def repeat_label(label: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    """:func:`one_label`'s (1,) or (1, T) -> the same choice for n images, (n,) or (n, T); None stays None."""
+    return None if label is None else label.expand(n, *label.shape[1:])
+
+
 def seed_latents(pipe: GeneratorPipeline, seeds: Sequence[int]) -> torch.Tensor:
     """z (len(seeds), latent_dim): image 0 of each seed, as ``generate(seed=s)`` draws it."""
     dim = pipe.config.model.latent_dim

@@ -12,7 +12,7 @@ import torch
 from ..errors import GanforgeError
 from ..images import make_grid, to_uint8
 from ..pipelines.generation import GeneratorPipeline
-from .common import check_psi, map_latents, mapping_generator, one_label, seed_latents, synthesize_w
+from .common import check_psi, map_latents, mapping_generator, one_label, repeat_label, seed_latents, synthesize_w
 
 
 @dataclass
@@ -79,7 +79,7 @@ def style_mix_images(
     check_psi(psi)
     label = one_label(pipe, classes)
     seeds = [int(s) for s in (*row_seeds, *col_seeds)]
-    labels = None if label is None else label.expand(len(seeds))
+    labels = repeat_label(label, len(seeds))
     ws = map_latents(pipe, seed_latents(pipe, seeds), labels, psi)
     rows, cols = ws[: len(row_seeds)], ws[len(row_seeds) :]
     mixed = rows[:, None].repeat(1, len(cols), 1, 1)  # (R, K, num_ws, w_dim)

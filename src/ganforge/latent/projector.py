@@ -19,7 +19,7 @@ from ..data.imageio import open_image, to_array
 from ..errors import GanforgeError
 from ..images import to_uint8
 from ..pipelines.generation import GeneratorPipeline
-from .common import SPACES, as_ws, map_latents, mapping_generator, one_label, require_images, resolve_space, synthesize_w, synthesize_z
+from .common import SPACES, as_ws, map_latents, mapping_generator, one_label, repeat_label, require_images, resolve_space, synthesize_w, synthesize_z
 from .perceptual import PERCEPTUAL_WEIGHT, perceptual_distance
 
 # project: target images are small; refuse large files before decoding them.
@@ -276,7 +276,7 @@ def _latent_statistics(pipe: GeneratorPipeline, space: str, label: torch.Tensor 
         return torch.zeros(dim), math.sqrt(dim)
     g = mapping_generator(pipe)
     z = torch.randn(W_STAT_SAMPLES, pipe.config.model.latent_dim, generator=torch.Generator().manual_seed(W_STAT_SEED))
-    labels = None if label is None else label.expand(W_STAT_SAMPLES)
+    labels = repeat_label(label, W_STAT_SAMPLES)
     w = map_latents(pipe, z, labels, 1.0)[:, 0].double()  # untruncated, every layer holds the same w
     mean = w.mean(0)
     spread = float(((w - mean) ** 2).sum(1).mean().sqrt())

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ..errors import GanforgeError
 from ..images import to_uint8
 from ..pipelines.generation import GeneratorPipeline
-from .common import check_psi, map_latents, one_label, require_images, resolve_space, seed_latents, synthesize_w, synthesize_z
+from .common import check_psi, map_latents, one_label, repeat_label, require_images, resolve_space, seed_latents, synthesize_w, synthesize_z
 
 METHODS = ("lerp", "slerp")
 
@@ -101,7 +101,7 @@ def interpolate(
     # 1. One latent per keyframe: z, or the per-layer w it maps to.
     keys = seed_latents(pipe, seeds)
     if space == "w":
-        keys = map_latents(pipe, keys, None if label is None else label.expand(len(seeds)), psi)
+        keys = map_latents(pipe, keys, repeat_label(label, len(seeds)), psi)
 
     # 2. Segment i runs over t = 0, 1/(steps+1), ..., steps/(steps+1); the last keyframe closes.
     segment = torch.arange(len(seeds) - 1).repeat_interleave(steps + 1)
@@ -115,4 +115,4 @@ def interpolate(
     # 3. Images, on generate's chunks.
     if space == "w":
         return to_uint8(synthesize_w(pipe, path))
-    return to_uint8(synthesize_z(pipe, path, None if label is None else label.expand(len(path)), psi))
+    return to_uint8(synthesize_z(pipe, path, repeat_label(label, len(path)), psi))

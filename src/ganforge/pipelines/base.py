@@ -218,6 +218,8 @@ class Pipeline:
         cfg, training = info["config"], info.get("training", {})
         data = cfg["data"]
         sentence, rows = self.card_summary(info)
+        licence = DATASETS.get(data["dataset"]).licence  # "" for data without a stated licence
+        rows = [*([("data licence", licence)] if licence else []), *rows]
         lines = [
             f"# {name}", "", f"{sentence} made with ganforge {info['ganforge_version']}.", "", "| | |", "|---|---|",
             f"| data | {data['dataset']} ({data['split']} split{', ' + str(data['limit']) + ' examples' if data.get('limit') else ''}) |",

@@ -101,3 +101,11 @@ def test_a_job_with_traits_makes_the_images_of_the_python_api(installed, app, cl
     expected = pipe.generate(4, seed=1, traits={"colour": "blue", "shape": "square"})
     _, labels = pipe.generate_tensor(4, seed=1, traits={"colour": "blue", "shape": "square"})
     np.testing.assert_array_equal(np.asarray(image.convert("RGB")), make_grid(expected, grid_columns(4, labels)))
+
+
+def test_walks_and_mixing_list_no_model_of_named_traits_while_generate_does():
+    from ganforge.service.tools import TOOLS
+
+    assert "character-avatar" in TOOLS.get("generate").models()
+    assert "character-avatar" not in TOOLS.get("interpolate").models()
+    assert "fashion-cgan" in TOOLS.get("interpolate").models()  # one-class models still walk

@@ -293,7 +293,12 @@ class _GenerationTool(ServiceTool):
     one_class: ClassVar[bool] = False  # draws one class at a time (a walk, a mixing figure): never all or a list
 
     def accepts(self, model: ModelInfo) -> bool:
-        return model.kind == "generation" and model.details.get("kind") == "image"
+        # A walk or a mixing figure holds one class; for a model of named traits that would be a
+        # value for every trait, which the page has no form for yet: such models generate only
+        # (the CLI's interpolate and mix take them with every trait named).
+        named_traits = bool(model.details.get("traits_schema"))
+        return (model.kind == "generation" and model.details.get("kind") == "image"
+                and not (self.one_class and named_traits))
 
     def one_item(self, counts: dict[str, int], label: str, seed: int) -> list[Item]:
         """The plan of a tool that makes one picture from several seeds (a walk, a mixing figure)."""

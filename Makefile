@@ -74,10 +74,10 @@ creation-models: creation-data
 
 # torch==2.13.0 is the CPU wheel on this machine's disk; pyproject does not pin torch.
 # Re-run pip only when pyproject.toml changed since the last install.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,tensorboard,studio,onnx,tabular]'
+	$(PY) -m pip install -q -e '.[dev,tensorboard,studio,onnx,tabular,creation]'
 	@touch $(STAMP)
 
 # The main job: the studio with the bundled models; it prints the address and a one-time sign-in link.

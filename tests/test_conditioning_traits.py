@@ -23,16 +23,9 @@ from ganforge.tasks.noise_to_image import NoiseToImageTask
 
 from .builders import TINY_FAMILIES, stir_traits, tiny_config, tiny_trait_config, tiny_trait_model
 from .test_cli import assert_one_line_error, run_cli
+from .test_conditioning import one_line
 
 SIZES = SHAPES_TRAITS.sizes  # (3, 4, 2)
-
-
-def one_line(err: pytest.ExceptionInfo, *needles: str) -> str:
-    message = str(err.value)
-    assert "\n" not in message, message
-    for needle in needles:
-        assert needle in message, (needle, message)
-    return message
 
 
 @pytest.fixture(scope="module")

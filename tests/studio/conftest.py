@@ -63,6 +63,14 @@ def app(tmp_path):
 
 
 @pytest.fixture
+def keyed_client(tmp_path):
+    """(a fresh app's TestClient, the Authorization headers of a key of it)."""
+    app = make_app(tmp_path / "studio")
+    with TestClient(app) as client:
+        yield client, key(app)
+
+
+@pytest.fixture
 def client(app):
     """A TestClient on ``app``, its lifespan (and local queue) running."""
     with TestClient(app) as c:

@@ -14,18 +14,9 @@ pytest.importorskip("sklearn")
 import ganforge  # noqa: E402
 
 from ..metrics.tables.conftest import mixed_table  # noqa: E402
-from .conftest import key, make_app, wait_for  # noqa: E402
+from .conftest import wait_for  # noqa: E402
 
 REAL, HOLDOUT = mixed_table(150, 1), mixed_table(150, 2)
-
-
-@pytest.fixture
-def client(tmp_path):
-    from fastapi.testclient import TestClient
-
-    app = make_app(tmp_path / "studio")
-    with TestClient(app) as client:
-        yield client, key(app)
 
 
 def upload(client, headers, name: str, text: str) -> str:
@@ -34,8 +25,8 @@ def upload(client, headers, name: str, text: str) -> str:
     return r.json()["uploads"][0]["id"]
 
 
-def test_audit_is_listed_with_three_table_inputs_and_its_method(client):
-    client, headers = client
+def test_audit_is_listed_with_three_table_inputs_and_its_method(keyed_client):
+    client, headers = keyed_client
     tool = client.get("/v1/tools/audit", headers=headers).json()
     assert [(i["name"], i["media"], i["many"]) for i in tool["inputs"]] == [
         ("real", "table", False), ("synthetic", "table", False), ("holdout", "table", False)]
@@ -43,8 +34,8 @@ def test_audit_is_listed_with_three_table_inputs_and_its_method(client):
     assert set(tool["params_schema"]["properties"]) == {"target", "seed"}
 
 
-def test_an_audit_job_gives_the_library_figures_as_json(client):
-    client, headers = client
+def test_an_audit_job_gives_the_library_figures_as_json(keyed_client):
+    client, headers = keyed_client
     ids = {name: upload(client, headers, f"{name}.csv", t.to_csv(index=False))
            for name, t in (("real", REAL), ("synthetic", REAL), ("holdout", HOLDOUT))}
     r = client.post("/v1/jobs", headers=headers, json={
@@ -72,8 +63,8 @@ def test_an_audit_job_gives_the_library_figures_as_json(client):
     assert len(names) == 1 and json.loads(zipped.read(names[0]))["exact_copy_rate"] == 1.0
 
 
-def test_a_bad_target_fails_the_item_with_the_reason_and_a_missing_input_is_refused(client):
-    client, headers = client
+def test_a_bad_target_fails_the_item_with_the_reason_and_a_missing_input_is_refused(keyed_client):
+    client, headers = keyed_client
     real = upload(client, headers, "real.csv", REAL.to_csv(index=False))
     hold = upload(client, headers, "holdout.csv", HOLDOUT.to_csv(index=False))
     r = client.post("/v1/jobs", headers=headers, json={

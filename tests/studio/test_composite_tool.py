@@ -12,7 +12,7 @@ from PIL import Image
 
 from ganforge.compose import composite_image
 
-from .conftest import key, make_app, wait_for
+from .conftest import wait_for
 
 pytest.importorskip("fastapi")
 
@@ -33,23 +33,14 @@ def cutout(colour: tuple[int, int, int]) -> bytes:
 BACKGROUND = png(np.dstack([np.tile(np.arange(40, dtype=np.uint8) * 5, (30, 1))] * 3), "RGB")
 
 
-@pytest.fixture
-def client(tmp_path):
-    from fastapi.testclient import TestClient
-
-    app = make_app(tmp_path / "studio")
-    with TestClient(app) as client:
-        yield client, key(app)
-
-
 def upload(client, headers, name: str, data: bytes) -> str:
     r = client.post("/v1/uploads", files=[("files", (name, data, "image/png"))], headers=headers)
     assert r.status_code == 201, r.text
     return r.json()["uploads"][0]["id"]
 
 
-def test_composite_is_listed_with_two_named_inputs_and_its_method(client):
-    client, headers = client
+def test_composite_is_listed_with_two_named_inputs_and_its_method(keyed_client):
+    client, headers = keyed_client
     tool = client.get("/v1/tools/composite", headers=headers).json()
     assert [(i["name"], i["media"], i["many"]) for i in tool["inputs"]] == [("subject", "image", True),
                                                                           ("background", "image", False)]
@@ -59,8 +50,8 @@ def test_composite_is_listed_with_two_named_inputs_and_its_method(client):
     assert "composite" in [t["name"] for t in client.get("/v1/tools", headers=headers).json()]
 
 
-def test_a_job_with_two_named_inputs_makes_one_composite_per_subject(client):
-    client, headers = client
+def test_a_job_with_two_named_inputs_makes_one_composite_per_subject(keyed_client):
+    client, headers = keyed_client
     subjects = [upload(client, headers, f"cut{i}.png", cutout(c)) for i, c in enumerate([(250, 0, 0), (0, 0, 250)])]
     background = upload(client, headers, "bg.png", BACKGROUND)
     params = {"x": 10, "scale": 2, "shadow": True, "harmonize": 0.2}
@@ -83,16 +74,16 @@ def test_a_job_with_two_named_inputs_makes_one_composite_per_subject(client):
     (lambda s, b: {"background": [b]}, "inputs", "needs at least one input image"),
     (lambda s, b: {"subject": [s], "background": [b, b]}, "inputs.background", "takes one upload as 'background'"),
 ])
-def test_missing_inputs_are_refused_by_name(client, inputs, field, needle):
-    client, headers = client
+def test_missing_inputs_are_refused_by_name(keyed_client, inputs, field, needle):
+    client, headers = keyed_client
     s, b = upload(client, headers, "cut.png", cutout((9, 9, 9))), upload(client, headers, "bg.png", BACKGROUND)
     r = client.post("/v1/jobs", headers=headers, json={"tool": "composite", "model": "poisson-blend",
                                                        "inputs": inputs(s, b)})
     assert r.status_code == 422 and r.json()["error"]["field"] == field and needle in r.json()["error"]["message"]
 
 
-def test_a_bundled_model_is_not_a_composite_model_and_bad_params_name_the_field(client):
-    client, headers = client
+def test_a_bundled_model_is_not_a_composite_model_and_bad_params_name_the_field(keyed_client):
+    client, headers = keyed_client
     s, b = upload(client, headers, "cut.png", cutout((9, 9, 9))), upload(client, headers, "bg.png", BACKGROUND)
     body = {"tool": "composite", "inputs": {"subject": [s], "background": [b]}}
     r = client.post("/v1/jobs", headers=headers, json={**body, "model": "photo-upscale-x2"})
@@ -101,8 +92,8 @@ def test_a_bundled_model_is_not_a_composite_model_and_bad_params_name_the_field(
     assert (r.status_code, r.json()["error"]["field"]) == (422, "params.harmonize")
 
 
-def test_a_subject_without_alpha_fails_its_item_with_the_reason(client):
-    client, headers = client
+def test_a_subject_without_alpha_fails_its_item_with_the_reason(keyed_client):
+    client, headers = keyed_client
     opaque = upload(client, headers, "photo.png", BACKGROUND)
     good = upload(client, headers, "cut.png", cutout((9, 9, 9)))
     b = upload(client, headers, "bg.png", BACKGROUND)

@@ -47,14 +47,18 @@ class BadTable(GanforgeError):
     """A table that cannot be used: unreadable, badly encoded, empty, too large, a missing column."""
 
 
+MAX_ROWS = 1_000_000  # a table's rows and columns, wherever one is read (files here, uploads in service.media)
+MAX_COLUMNS = 1_000
+
+
 @dataclass(frozen=True)
 class TableLimits:
     """What one table may be: bytes of its file, rows, columns; ``min_rows``: the fewest rows
     that make sense (an audit needs 2 to compare distributions)."""
 
     max_bytes: int = 256 * 2**20
-    max_rows: int = 1_000_000
-    max_columns: int = 1_000
+    max_rows: int = MAX_ROWS
+    max_columns: int = MAX_COLUMNS
     min_rows: int = 2
 
 

@@ -111,6 +111,7 @@ class ImagePipeline(Pipeline):
         super().__init__(network, config, **kw)
         self._runners: dict[str, Runner] = {}  # resolved precision -> runner (torch), built on first use
         self._onnx: Runner | None = None  # set by use_runtime("onnx")
+        self._activation_per_pixel: float | None = None  # measured on first use (activation_bytes)
         self.default_precision = "auto"
 
     # ------------------------------------------------------------------------------- options
@@ -169,7 +170,7 @@ class ImagePipeline(Pipeline):
         """Peak bytes of the tensors one call of the network makes on an input of ``pixels``
         pixels: measured once (fp32, on a PROBE_SIDE square, ``runtime.peak_tensor_bytes``) and
         scaled by the area, since a convolutional network's activations grow with its input."""
-        per_pixel = self.__dict__.get("_activation_per_pixel")
+        per_pixel = self._activation_per_pixel
         if per_pixel is None:
             network = self.probe_network()
             align = int(getattr(network, "alignment", 1))

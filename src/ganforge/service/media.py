@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..data.imageio import ALLOWED_FORMATS, BadImageError, load_checked
+from ..data.tables import MAX_COLUMNS, MAX_ROWS
 from ..errors import GanforgeError
 from ..registry import Registry
 
@@ -29,8 +30,8 @@ class Limits:
 
     max_bytes: int
     max_pixels: int
-    max_rows: int = 1_000_000
-    max_columns: int = 1_000
+    max_rows: int = MAX_ROWS
+    max_columns: int = MAX_COLUMNS
 
 
 @dataclass(frozen=True)

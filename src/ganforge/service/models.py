@@ -69,14 +69,19 @@ def list_traits(model: str | Path) -> list[str]:
 UPSCALES = (1, 2, 4)  # --upscale: 1 (none), or the bundled photo-upscale-x2 / -x4 on each image
 
 
+def check_upscale(factor: int) -> None:
+    """Refuse an ``--upscale`` factor no bundled upscaler gives, in one line."""
+    if factor not in UPSCALES:
+        raise GanforgeError(f"--upscale {factor}: use one of {', '.join(map(str, UPSCALES))} "
+                            "(the bundled photo-upscale-x2 and photo-upscale-x4; 1: none)")
+
+
 def upscale_images(images: np.ndarray, factor: int, *, pipe: Any = None, device: str = "cpu",
                    progress: Progress = None) -> np.ndarray:
     """uint8 images (N, H, W, C) through the bundled ``photo-upscale-x{factor}`` (or ``pipe``, that
     model already loaded) one by one -> (N, H*f, W*f, C); factor 1 returns them as they are. Grey
     images stay grey."""
-    if factor not in UPSCALES:
-        raise GanforgeError(f"--upscale {factor}: use one of {', '.join(map(str, UPSCALES))} "
-                            "(the bundled photo-upscale-x2 and photo-upscale-x4; 1: none)")
+    check_upscale(factor)
     if factor == 1:
         return images
     from ..pipelines.image import as_photo
@@ -110,8 +115,7 @@ def generate(model: str | Path, *, n: int, out: Path, seed: int = 0, classes: st
     suffix = out.suffix.lower()
     if suffix not in GENERATE_SUFFIXES:
         raise GanforgeError(f"--out '{out}': use FILE.png, FILE.npz or a folder name (no extension)")
-    if upscale not in UPSCALES:
-        upscale_images(np.zeros((0, 1, 1, 3), np.uint8), upscale)  # its one-line refusal, before any work
+    check_upscale(upscale)  # before any work
     pipe = load_model(model, device, "generation")
     if upscale != 1 and pipe.kind == "vector":
         raise GanforgeError("--upscale is for image models; this model makes 2D points")
